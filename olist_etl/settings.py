@@ -1,0 +1,99 @@
+"""One settings object, built from the environment in the entrypoint and passed down.
+
+Connection URLs are wrapped in SecretUrl so that printing, logging or serialising the settings
+never shows a password.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+class SecretUrl:
+    """A connection URL whose password is masked everywhere except `.reveal()`."""
+
+    __slots__ = ("_url",)
+
+    def __init__(self, url: str):
+        self._url = url
+
+    def reveal(self) -> str:
+        return self._url
+
+    @property
+    def masked(self) -> str:
+        return mask_url(self._url)
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return f"SecretUrl({self.masked!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretUrl) and other._url == self._url
+
+    def __hash__(self) -> int:
+        return hash(self._url)
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ***; non-SQLAlchemy URLs are returned unchanged."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    source_url: SecretUrl
+    warehouse_url: SecretUrl | None  # None: the embedded PostgreSQL under home
+    staging_url: str
+    lookback: timedelta = timedelta(minutes=10)
+    part_rows: int = 100_000
+    redshift_iam_role: str | None = None
+    embedded_warehouse: bool = field(default=False)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, *, load_dotenv: bool = True) -> "Settings":
+        if environ is None:
+            if load_dotenv:
+                from dotenv import load_dotenv as _load
+
+                _load(override=False)
+            environ = dict(os.environ)
+        home = Path(environ.get("OLIST_HOME") or "./.olist").expanduser().resolve()
+        source = environ.get("OLIST_SOURCE_URL") or f"sqlite:///{home / 'source.sqlite'}"
+        warehouse = environ.get("OLIST_WAREHOUSE_URL") or None
+        staging = environ.get("OLIST_STAGING_URL") or (home / "staging").as_uri()
+        return cls(
+            home=home,
+            source_url=SecretUrl(source),
+            warehouse_url=SecretUrl(warehouse) if warehouse else None,
+            staging_url=staging,
+            lookback=timedelta(minutes=float(environ.get("OLIST_LOOKBACK_MINUTES", "10"))),
+            part_rows=int(environ.get("OLIST_PART_ROWS", "100000")),
+            redshift_iam_role=environ.get("OLIST_REDSHIFT_IAM_ROLE") or None,
+        )
+
+    def with_warehouse(self, url: str, *, embedded: bool) -> "Settings":
+        return replace(self, warehouse_url=SecretUrl(url), embedded_warehouse=embedded)
+
+    def describe(self) -> dict[str, str]:
+        """What a user may see: every URL masked."""
+        return {
+            "home": str(self.home),
+            "source": self.source_url.masked,
+            "warehouse": self.warehouse_url.masked if self.warehouse_url else "embedded PostgreSQL",
+            "staging": self.staging_url,
+        }

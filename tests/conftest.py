@@ -1,0 +1,157 @@
+"""Fixtures for the real services: MariaDB, PostgreSQL and a moto S3 server.
+
+Each fixture creates a uniquely named database or bucket and drops it afterwards. When a service
+is unreachable the test is skipped with the reason, except under CI (the `CI` variable set), where
+it fails: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from olist_etl.settings import SecretUrl, Settings
+
+MARIADB_ADMIN_URL = os.environ.get("OLIST_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
+POSTGRES_ADMIN_URL = os.environ.get("OLIST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "olist-real"
+
+
+def unavailable(reason: str) -> None:
+    """Skip with a reason on a developer machine; fail under CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"service required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_prefect(monkeypatch):
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def mariadb_url():
+    """A fresh MariaDB database; yields its URL and drops it afterwards."""
+    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect():
+            pass
+    except Exception as err:
+        unavailable(f"MariaDB unreachable at {MARIADB_ADMIN_URL}: {err.__class__.__name__}")
+    name = unique_name("olist_t")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"create database `{name}` character set utf8mb4 collate utf8mb4_bin"))
+    try:
+        yield sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"drop database if exists `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database; yields its URL and drops it afterwards."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect():
+            pass
+    except Exception as err:
+        unavailable(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {err.__class__.__name__}")
+    name = unique_name("olist_t")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'create database "{name}"'))
+    try:
+        yield sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto S3 server in server mode on a free loopback port (no in-process patching)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as err:
+        unavailable(f"moto[server] is not installed: {err}")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def s3_staging_url(moto_endpoint):
+    """A fresh bucket on the moto server; yields `s3://bucket/olist` and deletes the bucket afterwards."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    bucket = unique_name("olist-t").replace("_", "-")
+    client.create_bucket(Bucket=bucket)
+    try:
+        yield f"s3://{bucket}/olist"
+    finally:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def olist_home(tmp_path) -> Path:
+    home = tmp_path / "olist-home"
+    home.mkdir()
+    return home
+
+
+def make_settings(home: Path, *, source_url: str, warehouse_url: str | None, staging_url: str | None = None, **extra) -> Settings:
+    """Settings for a test, with no environment or .env involved."""
+    return Settings(
+        home=home,
+        source_url=SecretUrl(source_url),
+        warehouse_url=SecretUrl(warehouse_url) if warehouse_url else None,
+        staging_url=staging_url or (home / "staging").as_uri(),
+        **extra,
+    )
+
+
+@pytest.fixture
+def shared_real() -> Path:
+    """../shared/olist-real: real Olist rows, read in place (never copied into the project)."""
+    if not (SHARED_REAL / "olist_products_dataset.csv").exists():
+        unavailable(f"real Olist rows not found at {SHARED_REAL}")
+    return SHARED_REAL
