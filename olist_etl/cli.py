@@ -1,0 +1,202 @@
+"""The `olist-etl` command line.
+
+Exit codes: 0 promoted (or done), 2 blocked by a quality gate, 1 any other error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import webbrowser
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
+
+
+def _prepare_environment() -> None:
+    # No internet here or in many production VPCs: never let Prefect phone home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1: exit code 2 means "blocked by a quality gate" in this tool."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="olist-etl", description="Sync the Olist source database into a star schema, with quality gates.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    seed = sub.add_parser("seed-source", help="create the source tables and fill them")
+    src = seed.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-csv", type=Path, metavar="DIR", help="the Kaggle Olist CSV files as downloaded")
+    src.add_argument("--scale", type=positive_float, help="synthetic data; 1 = Kaggle's cardinalities")
+    seed.add_argument("--seed", type=int, default=42, help="random seed of the synthetic generator")
+
+    changes = sub.add_parser("simulate-changes", help="apply a realistic batch of changes to the source")
+    changes.add_argument("--seed", type=int, default=7)
+    changes.add_argument("--fraction", type=positive_float, default=0.01, help="share of orders touched")
+
+    sync = sub.add_parser("sync", help="run the olist-sync flow once")
+    sync.add_argument("--mode", choices=("full", "incremental"), default="incremental")
+    sync.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+    demo = sub.add_parser("demo", help="seed, full sync, simulate changes, incremental sync")
+    demo.add_argument("--scale", type=positive_float, default=0.02)
+    demo.add_argument("--seed", type=int, default=42)
+
+    docs = sub.add_parser("docs", help="print the local data docs index")
+    docs.add_argument("--open", action="store_true", help="open it in a browser")
+
+    warehouse = sub.add_parser("warehouse", help="the embedded warehouse")
+    warehouse.add_argument("action", choices=("url", "stop"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _prepare_environment()
+    args = build_parser().parse_args(argv)
+    from olist_etl.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        handler = _COMMANDS[args.command]
+        return handler(settings, args)
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as err:  # the last line of defence: a readable message, no traceback wall
+        from olist_etl.settings import mask_url
+
+        message = str(err)
+        for url in (settings.source_url.reveal(), settings.warehouse_url.reveal() if settings.warehouse_url else ""):
+            if url:
+                message = message.replace(url, mask_url(url))
+        print(f"olist-etl {args.command}: error: {err.__class__.__name__}: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def cmd_seed_source(settings, args) -> int:
+    from olist_etl.db import source_engine
+    from olist_etl.source import create_source_schema, seed_from_csv, seed_synthetic
+
+    engine = source_engine(settings)
+    create_source_schema(engine, drop_existing=True)
+    if args.from_csv:
+        report = seed_from_csv(engine, args.from_csv, rejects_dir=settings.home / "rejects")
+    else:
+        report = seed_synthetic(engine, args.scale, args.seed)
+    print(report.describe())
+    return EXIT_OK
+
+
+def cmd_simulate_changes(settings, args) -> int:
+    from olist_etl.db import source_engine
+    from olist_etl.source import simulate_changes
+
+    report = simulate_changes(source_engine(settings), seed=args.seed, fraction=args.fraction)
+    print(report.describe())
+    return EXIT_OK
+
+
+def run_sync(mode: str) -> tuple[int, dict | None, str | None]:
+    """Run the flow; returns (exit code, summary or None, error message or None)."""
+    from flows.olist_sync import olist_sync
+    from tasks.report import SyncBlocked
+
+    state = olist_sync(mode=mode, return_state=True)
+    if state.is_completed():
+        return EXIT_OK, state.result(), None
+    outcome = state.result(raise_on_failure=False)
+    if isinstance(outcome, SyncBlocked):
+        return EXIT_BLOCKED, outcome.summary, str(outcome)
+    return EXIT_ERROR, None, f"{outcome.__class__.__name__}: {outcome}" if isinstance(outcome, BaseException) else state.message
+
+
+def cmd_sync(settings, args) -> int:
+    if args.json:
+        # Libraries print progress to stdout; keep stdout for the one JSON object.
+        with contextlib.redirect_stdout(sys.stderr):
+            code, summary, error = run_sync(args.mode)
+        if summary is None:
+            print(f"olist-etl sync: error: {error}", file=sys.stderr)
+            return code
+        print(json.dumps(summary, sort_keys=True, default=str))
+        return code
+    code, summary, error = run_sync(args.mode)
+    if summary:
+        print(format_summary(summary))
+    if error:
+        print(f"olist-etl sync: {error}", file=sys.stderr)
+    return code
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"{summary['mode']} sync {summary['run_id']}: {summary['status'].upper()}"]
+    lines.append(f"  {'table':<36}{'extracted':>10}{'loaded':>10}")
+    for table, counts in summary["tables"].items():
+        lines.append(f"  {table:<36}{counts['extracted']:>10}{counts['loaded']:>10}")
+    for gate in summary["gates"]:
+        lines.append(f"  gate {gate['name']}: {'passed' if gate['success'] else 'FAILED'}")
+        for failed in gate["failed_expectations"]:
+            lines.append(
+                f"    - [{failed.get('severity')}] {failed.get('table')}: {failed.get('expectation')}"
+                f" {failed.get('column') or ''} unexpected={failed.get('unexpected_count')}"
+                f" e.g. {failed.get('sample_values')}"
+            )
+    lines.append(f"  data docs: {summary['data_docs']}")
+    return "\n".join(lines)
+
+
+def cmd_demo(settings, args) -> int:
+    from olist_etl.demo import run_demo
+
+    return run_demo(settings, scale=args.scale, seed=args.seed)
+
+
+def cmd_docs(settings, args) -> int:
+    index = settings.home / "data_docs" / "index.html"
+    if not index.exists():
+        print(f"no data docs yet at {index}: run `olist-etl sync` first", file=sys.stderr)
+        return EXIT_ERROR
+    print(index)
+    if args.open:
+        webbrowser.open(index.as_uri())
+    return EXIT_OK
+
+
+def cmd_warehouse(settings, args) -> int:
+    from olist_etl.db import resolve_warehouse, stop_embedded_postgres
+
+    if args.action == "stop":
+        stopped = stop_embedded_postgres(settings.home / "warehouse-pg")
+        print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+        return EXIT_OK
+    print(resolve_warehouse(settings).warehouse_url.masked)
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "seed-source": cmd_seed_source,
+    "simulate-changes": cmd_simulate_changes,
+    "sync": cmd_sync,
+    "demo": cmd_demo,
+    "docs": cmd_docs,
+    "warehouse": cmd_warehouse,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())
