@@ -36,3 +36,34 @@ def row_count(engine: sa.Engine, qualified: str) -> int:
     name = f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
     with engine.connect() as conn:
         return conn.execute(sa.text(f"select count(*) from {name}")).scalar_one()
+
+
+def source_engine_for(dialect: str, request, tmp_path) -> sa.Engine:
+    """A fresh, empty source database: SQLite under tmp_path, or MariaDB via the mariadb_url fixture."""
+    from olist_etl.db import source_engine
+    from tests.conftest import make_settings
+
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'source.sqlite'}"
+    else:
+        url = request.getfixturevalue("mariadb_url")
+    return source_engine(make_settings(tmp_path, source_url=url, warehouse_url=None))
+
+
+def source_table_digest(engine: sa.Engine, table: str) -> tuple[int, str]:
+    """Row count and md5 of a source table's data columns (updated_at left out), in key order."""
+    import hashlib
+
+    from olist_etl.tables import get_table, quote_mysql_ident
+
+    spec = get_table(table)
+    quote = quote_mysql_ident if engine.dialect.name in ("mysql", "mariadb") else quote_ident
+    columns = ", ".join(quote(c) for c in spec.column_names)
+    order = ", ".join(quote(c) for c in spec.primary_key)
+    digest = hashlib.md5()
+    count = 0
+    with engine.connect() as conn:
+        for row in conn.execute(sa.text(f"select {columns} from {quote(table)} order by {order}")):
+            digest.update(repr(tuple(row)).encode())
+            count += 1
+    return count, digest.hexdigest()
