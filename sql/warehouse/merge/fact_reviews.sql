@@ -1,0 +1,69 @@
+{% import 'warehouse/macros.jinja' as m with context %}
+-- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
+-- order_reviews delta.
+{% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'updated_at'] %}
+{% call m.merge_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews') %}
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key
+    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    SELECT
+        review_id,
+        order_id,
+        review_score,
+        review_comment_title,
+        review_comment_message,
+        review_creation_date,
+        review_answer_timestamp,
+        updated_at,
+        ROW_NUMBER() OVER (PARTITION BY review_id, order_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.order_reviews
+),
+
+staged AS (
+    SELECT
+        review_id, order_id, review_score, review_comment_title, review_comment_message,
+        review_creation_date, review_answer_timestamp, updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+stored AS (
+    SELECT
+        review_id, order_id, review_score, review_comment_title, review_comment_message,
+        review_creation_date, review_answer_timestamp, updated_at
+    FROM user_access_layer.fact_reviews
+),
+
+changed AS (
+    -- New keys, and keys whose values differ, unless the stored version is newer.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN stored
+        ON stored.review_id = staged.review_id
+        AND stored.order_id = staged.order_id
+    WHERE stored.review_id IS NULL
+        OR (
+            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
+            AND {{ m.any_differs(columns, 'staged', 'stored') }}
+        )
+)
+
+SELECT * FROM changed
+{% endcall %}
+ON fact_reviews.review_id = src.review_id
+    AND fact_reviews.order_id = src.order_id
+WHEN MATCHED THEN UPDATE SET
+    review_score = src.review_score,
+    review_comment_title = src.review_comment_title,
+    review_comment_message = src.review_comment_message,
+    review_creation_date = src.review_creation_date,
+    review_answer_timestamp = src.review_answer_timestamp,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    review_id, order_id, review_score, review_comment_title, review_comment_message,
+    review_creation_date, review_answer_timestamp, updated_at
+) VALUES (
+    src.review_id, src.order_id, src.review_score, src.review_comment_title, src.review_comment_message,
+    src.review_creation_date, src.review_answer_timestamp, src.updated_at
+);
+{{ m.drop_merge_source('merge_source_fact_reviews') }}

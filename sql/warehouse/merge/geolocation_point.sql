@@ -1,0 +1,66 @@
+{% import 'warehouse/macros.jinja' as m with context %}
+-- geolocation_point: every source geolocation row by its surrogate geolocation_id, kept so that
+-- dim_geolocation can recompute a zip's averages from a partial delta. Runs after
+-- dim_geolocation.sql (which needs the points as they were before this run).
+{% set columns = ['geolocation_zip_code_prefix', 'geolocation_lat', 'geolocation_lng', 'geolocation_city', 'geolocation_state', 'updated_at'] %}
+{% call m.merge_into('user_access_layer.geolocation_point', 'merge_source_geolocation_point') %}
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key
+    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    SELECT
+        geolocation_id,
+        geolocation_zip_code_prefix,
+        geolocation_lat,
+        geolocation_lng,
+        geolocation_city,
+        geolocation_state,
+        updated_at,
+        ROW_NUMBER() OVER (PARTITION BY geolocation_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.geolocation
+),
+
+staged AS (
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+stored AS (
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM user_access_layer.geolocation_point
+),
+
+changed AS (
+    -- New keys, and keys whose values differ, unless the stored version is newer.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN stored ON stored.geolocation_id = staged.geolocation_id
+    WHERE stored.geolocation_id IS NULL
+        OR (
+            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
+            AND {{ m.any_differs(columns, 'staged', 'stored') }}
+        )
+)
+
+SELECT * FROM changed
+{% endcall %}
+ON geolocation_point.geolocation_id = src.geolocation_id
+WHEN MATCHED THEN UPDATE SET
+    geolocation_zip_code_prefix = src.geolocation_zip_code_prefix,
+    geolocation_lat = src.geolocation_lat,
+    geolocation_lng = src.geolocation_lng,
+    geolocation_city = src.geolocation_city,
+    geolocation_state = src.geolocation_state,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+    geolocation_city, geolocation_state, updated_at
+) VALUES (
+    src.geolocation_id, src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng,
+    src.geolocation_city, src.geolocation_state, src.updated_at
+);
+{{ m.drop_merge_source('merge_source_geolocation_point') }}

@@ -1,0 +1,117 @@
+-- dim_geolocation: one row per zip prefix, averaging all source geolocation rows of the zip.
+-- Runs BEFORE geolocation_point.sql: the stored points still carry the zip a changed row had
+-- before, so both its old and its new zip are recomputed. A delta holds only some rows of a zip,
+-- so the average is taken over the stored points with the staged versions substituted.
+CREATE TEMP TABLE merge_source_dim_geolocation AS
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each row.
+    SELECT
+        geolocation_id,
+        geolocation_zip_code_prefix,
+        geolocation_lat,
+        geolocation_lng,
+        geolocation_city,
+        geolocation_state,
+        updated_at,
+        ROW_NUMBER() OVER (PARTITION BY geolocation_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.geolocation
+),
+
+staged AS (
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+effective AS (
+    -- The staged rows geolocation_point.sql will accept: not older than the stored version.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN user_access_layer.geolocation_point AS point ON point.geolocation_id = staged.geolocation_id
+    WHERE point.geolocation_id IS NULL
+        OR point.updated_at IS NULL
+        OR staged.updated_at >= point.updated_at
+),
+
+touched_zips AS (
+    SELECT geolocation_zip_code_prefix FROM effective
+    UNION
+    SELECT point.geolocation_zip_code_prefix
+    FROM user_access_layer.geolocation_point AS point
+    INNER JOIN effective ON effective.geolocation_id = point.geolocation_id
+),
+
+points AS (
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM effective
+    UNION ALL
+    SELECT
+        point.geolocation_id, point.geolocation_zip_code_prefix, point.geolocation_lat, point.geolocation_lng,
+        point.geolocation_city, point.geolocation_state, point.updated_at
+    FROM user_access_layer.geolocation_point AS point
+    WHERE point.geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
+        AND point.geolocation_id NOT IN (SELECT geolocation_id FROM effective WHERE geolocation_id IS NOT NULL)
+),
+
+aggregated AS (
+    -- A row without a zip cannot be keyed: it stays in geolocation_point only.
+    SELECT
+        geolocation_zip_code_prefix,
+        CAST(AVG(geolocation_lat) AS NUMERIC(9,6)) AS geolocation_lat,
+        CAST(AVG(geolocation_lng) AS NUMERIC(9,6)) AS geolocation_lng,
+        MIN(geolocation_city) AS geolocation_city,
+        MIN(geolocation_state) AS geolocation_state,
+        CAST(COUNT(*) AS INTEGER) AS point_count,
+        MAX(updated_at) AS updated_at
+    FROM points
+    WHERE geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
+    GROUP BY geolocation_zip_code_prefix
+),
+
+stored AS (
+    SELECT
+        geolocation_zip_code_prefix, geolocation_lat, geolocation_lng, geolocation_city,
+        geolocation_state, point_count, updated_at
+    FROM user_access_layer.dim_geolocation
+),
+
+changed AS (
+    -- An aggregate has no "newer version": it replaces the stored row whenever it differs.
+    SELECT aggregated.*
+    FROM aggregated
+    LEFT JOIN stored ON stored.geolocation_zip_code_prefix = aggregated.geolocation_zip_code_prefix
+    WHERE stored.geolocation_zip_code_prefix IS NULL
+        OR (
+                COALESCE(aggregated.geolocation_lat <> stored.geolocation_lat, aggregated.geolocation_lat IS NOT NULL OR stored.geolocation_lat IS NOT NULL) OR
+                COALESCE(aggregated.geolocation_lng <> stored.geolocation_lng, aggregated.geolocation_lng IS NOT NULL OR stored.geolocation_lng IS NOT NULL) OR
+                COALESCE(aggregated.geolocation_city <> stored.geolocation_city, aggregated.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
+                COALESCE(aggregated.geolocation_state <> stored.geolocation_state, aggregated.geolocation_state IS NOT NULL OR stored.geolocation_state IS NOT NULL) OR
+                COALESCE(aggregated.point_count <> stored.point_count, aggregated.point_count IS NOT NULL OR stored.point_count IS NOT NULL) OR
+                COALESCE(aggregated.updated_at <> stored.updated_at, aggregated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+            )
+)
+
+SELECT * FROM changed;
+MERGE INTO user_access_layer.dim_geolocation
+USING merge_source_dim_geolocation AS src
+ON dim_geolocation.geolocation_zip_code_prefix = src.geolocation_zip_code_prefix
+WHEN MATCHED THEN UPDATE SET
+    geolocation_lat = src.geolocation_lat,
+    geolocation_lng = src.geolocation_lng,
+    geolocation_city = src.geolocation_city,
+    geolocation_state = src.geolocation_state,
+    point_count = src.point_count,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    geolocation_zip_code_prefix, geolocation_lat, geolocation_lng, geolocation_city,
+    geolocation_state, point_count, updated_at
+) VALUES (
+    src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng, src.geolocation_city,
+    src.geolocation_state, src.point_count, src.updated_at
+);
+DROP TABLE merge_source_dim_geolocation;
+

@@ -1,0 +1,97 @@
+-- fact_orders: one row per order_id with its status, five timestamps and their date keys.
+-- A newer version of an order (e.g. its status changed) replaces the stored row.
+CREATE TEMP TABLE merge_source_fact_orders AS
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key
+    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    SELECT
+        order_id,
+        customer_id,
+        order_status,
+        order_purchase_timestamp,
+        order_approved_at,
+        order_delivered_carrier_date,
+        order_delivered_customer_date,
+        order_estimated_delivery_date,
+        updated_at,
+        ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.orders
+),
+
+staged AS (
+    SELECT
+        order_id,
+        customer_id,
+        order_status,
+        order_purchase_timestamp,
+        order_approved_at,
+        order_delivered_carrier_date,
+        order_delivered_customer_date,
+        order_estimated_delivery_date,
+        CAST(TO_CHAR(order_purchase_timestamp, 'YYYYMMDD') AS INTEGER) AS purchase_date_key,
+        CAST(TO_CHAR(order_estimated_delivery_date, 'YYYYMMDD') AS INTEGER) AS estimated_delivery_date_key,
+        CAST(TO_CHAR(order_delivered_customer_date, 'YYYYMMDD') AS INTEGER) AS delivered_date_key,
+        updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+stored AS (
+    SELECT
+        order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at,
+        order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date,
+        purchase_date_key, estimated_delivery_date_key, delivered_date_key, updated_at
+    FROM user_access_layer.fact_orders
+),
+
+changed AS (
+    -- New keys, and keys whose values differ, unless the stored version is newer.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN stored ON stored.order_id = staged.order_id
+    WHERE stored.order_id IS NULL
+        OR (
+            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
+            AND (
+                COALESCE(staged.customer_id <> stored.customer_id, staged.customer_id IS NOT NULL OR stored.customer_id IS NOT NULL) OR
+                COALESCE(staged.order_status <> stored.order_status, staged.order_status IS NOT NULL OR stored.order_status IS NOT NULL) OR
+                COALESCE(staged.order_purchase_timestamp <> stored.order_purchase_timestamp, staged.order_purchase_timestamp IS NOT NULL OR stored.order_purchase_timestamp IS NOT NULL) OR
+                COALESCE(staged.order_approved_at <> stored.order_approved_at, staged.order_approved_at IS NOT NULL OR stored.order_approved_at IS NOT NULL) OR
+                COALESCE(staged.order_delivered_carrier_date <> stored.order_delivered_carrier_date, staged.order_delivered_carrier_date IS NOT NULL OR stored.order_delivered_carrier_date IS NOT NULL) OR
+                COALESCE(staged.order_delivered_customer_date <> stored.order_delivered_customer_date, staged.order_delivered_customer_date IS NOT NULL OR stored.order_delivered_customer_date IS NOT NULL) OR
+                COALESCE(staged.order_estimated_delivery_date <> stored.order_estimated_delivery_date, staged.order_estimated_delivery_date IS NOT NULL OR stored.order_estimated_delivery_date IS NOT NULL) OR
+                COALESCE(staged.purchase_date_key <> stored.purchase_date_key, staged.purchase_date_key IS NOT NULL OR stored.purchase_date_key IS NOT NULL) OR
+                COALESCE(staged.estimated_delivery_date_key <> stored.estimated_delivery_date_key, staged.estimated_delivery_date_key IS NOT NULL OR stored.estimated_delivery_date_key IS NOT NULL) OR
+                COALESCE(staged.delivered_date_key <> stored.delivered_date_key, staged.delivered_date_key IS NOT NULL OR stored.delivered_date_key IS NOT NULL) OR
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+            )
+        )
+)
+
+SELECT * FROM changed;
+MERGE INTO user_access_layer.fact_orders
+USING merge_source_fact_orders AS src
+ON fact_orders.order_id = src.order_id
+WHEN MATCHED THEN UPDATE SET
+    customer_id = src.customer_id,
+    order_status = src.order_status,
+    order_purchase_timestamp = src.order_purchase_timestamp,
+    order_approved_at = src.order_approved_at,
+    order_delivered_carrier_date = src.order_delivered_carrier_date,
+    order_delivered_customer_date = src.order_delivered_customer_date,
+    order_estimated_delivery_date = src.order_estimated_delivery_date,
+    purchase_date_key = src.purchase_date_key,
+    estimated_delivery_date_key = src.estimated_delivery_date_key,
+    delivered_date_key = src.delivered_date_key,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at,
+    order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date,
+    purchase_date_key, estimated_delivery_date_key, delivered_date_key, updated_at
+) VALUES (
+    src.order_id, src.customer_id, src.order_status, src.order_purchase_timestamp, src.order_approved_at,
+    src.order_delivered_carrier_date, src.order_delivered_customer_date, src.order_estimated_delivery_date,
+    src.purchase_date_key, src.estimated_delivery_date_key, src.delivered_date_key, src.updated_at
+);
+DROP TABLE merge_source_fact_orders;
+

@@ -1,0 +1,76 @@
+-- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
+-- order_reviews delta.
+CREATE TEMP TABLE merge_source_fact_reviews AS
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key
+    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    SELECT
+        review_id,
+        order_id,
+        review_score,
+        review_comment_title,
+        review_comment_message,
+        review_creation_date,
+        review_answer_timestamp,
+        updated_at,
+        ROW_NUMBER() OVER (PARTITION BY review_id, order_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.order_reviews
+),
+
+staged AS (
+    SELECT
+        review_id, order_id, review_score, review_comment_title, review_comment_message,
+        review_creation_date, review_answer_timestamp, updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+stored AS (
+    SELECT
+        review_id, order_id, review_score, review_comment_title, review_comment_message,
+        review_creation_date, review_answer_timestamp, updated_at
+    FROM user_access_layer.fact_reviews
+),
+
+changed AS (
+    -- New keys, and keys whose values differ, unless the stored version is newer.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN stored
+        ON stored.review_id = staged.review_id
+        AND stored.order_id = staged.order_id
+    WHERE stored.review_id IS NULL
+        OR (
+            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
+            AND (
+                COALESCE(staged.review_score <> stored.review_score, staged.review_score IS NOT NULL OR stored.review_score IS NOT NULL) OR
+                COALESCE(staged.review_comment_title <> stored.review_comment_title, staged.review_comment_title IS NOT NULL OR stored.review_comment_title IS NOT NULL) OR
+                COALESCE(staged.review_comment_message <> stored.review_comment_message, staged.review_comment_message IS NOT NULL OR stored.review_comment_message IS NOT NULL) OR
+                COALESCE(staged.review_creation_date <> stored.review_creation_date, staged.review_creation_date IS NOT NULL OR stored.review_creation_date IS NOT NULL) OR
+                COALESCE(staged.review_answer_timestamp <> stored.review_answer_timestamp, staged.review_answer_timestamp IS NOT NULL OR stored.review_answer_timestamp IS NOT NULL) OR
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+            )
+        )
+)
+
+SELECT * FROM changed;
+MERGE INTO user_access_layer.fact_reviews
+USING merge_source_fact_reviews AS src
+ON fact_reviews.review_id = src.review_id
+    AND fact_reviews.order_id = src.order_id
+WHEN MATCHED THEN UPDATE SET
+    review_score = src.review_score,
+    review_comment_title = src.review_comment_title,
+    review_comment_message = src.review_comment_message,
+    review_creation_date = src.review_creation_date,
+    review_answer_timestamp = src.review_answer_timestamp,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    review_id, order_id, review_score, review_comment_title, review_comment_message,
+    review_creation_date, review_answer_timestamp, updated_at
+) VALUES (
+    src.review_id, src.order_id, src.review_score, src.review_comment_title, src.review_comment_message,
+    src.review_creation_date, src.review_answer_timestamp, src.updated_at
+);
+DROP TABLE merge_source_fact_reviews;
+

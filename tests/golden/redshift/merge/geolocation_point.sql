@@ -1,0 +1,73 @@
+-- geolocation_point: every source geolocation row by its surrogate geolocation_id, kept so that
+-- dim_geolocation can recompute a zip's averages from a partial delta. Runs after
+-- dim_geolocation.sql (which needs the points as they were before this run).
+CREATE TEMP TABLE merge_source_geolocation_point AS
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key
+    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    SELECT
+        geolocation_id,
+        geolocation_zip_code_prefix,
+        geolocation_lat,
+        geolocation_lng,
+        geolocation_city,
+        geolocation_state,
+        updated_at,
+        ROW_NUMBER() OVER (PARTITION BY geolocation_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.geolocation
+),
+
+staged AS (
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+stored AS (
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM user_access_layer.geolocation_point
+),
+
+changed AS (
+    -- New keys, and keys whose values differ, unless the stored version is newer.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN stored ON stored.geolocation_id = staged.geolocation_id
+    WHERE stored.geolocation_id IS NULL
+        OR (
+            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
+            AND (
+                COALESCE(staged.geolocation_zip_code_prefix <> stored.geolocation_zip_code_prefix, staged.geolocation_zip_code_prefix IS NOT NULL OR stored.geolocation_zip_code_prefix IS NOT NULL) OR
+                COALESCE(staged.geolocation_lat <> stored.geolocation_lat, staged.geolocation_lat IS NOT NULL OR stored.geolocation_lat IS NOT NULL) OR
+                COALESCE(staged.geolocation_lng <> stored.geolocation_lng, staged.geolocation_lng IS NOT NULL OR stored.geolocation_lng IS NOT NULL) OR
+                COALESCE(staged.geolocation_city <> stored.geolocation_city, staged.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
+                COALESCE(staged.geolocation_state <> stored.geolocation_state, staged.geolocation_state IS NOT NULL OR stored.geolocation_state IS NOT NULL) OR
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+            )
+        )
+)
+
+SELECT * FROM changed;
+MERGE INTO user_access_layer.geolocation_point
+USING merge_source_geolocation_point AS src
+ON geolocation_point.geolocation_id = src.geolocation_id
+WHEN MATCHED THEN UPDATE SET
+    geolocation_zip_code_prefix = src.geolocation_zip_code_prefix,
+    geolocation_lat = src.geolocation_lat,
+    geolocation_lng = src.geolocation_lng,
+    geolocation_city = src.geolocation_city,
+    geolocation_state = src.geolocation_state,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+    geolocation_city, geolocation_state, updated_at
+) VALUES (
+    src.geolocation_id, src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng,
+    src.geolocation_city, src.geolocation_state, src.updated_at
+);
+DROP TABLE merge_source_geolocation_point;
+

@@ -1,0 +1,57 @@
+-- Category translations (Portuguese -> English), kept as their own table because a translation
+-- may arrive in a different run than the products of its category; dim_product reads it next.
+CREATE TEMP TABLE merge_source_product_category_translation AS
+WITH staged_versions AS (
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key
+    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    SELECT
+        product_category_name,
+        product_category_name_english,
+        updated_at,
+        ROW_NUMBER() OVER (
+            PARTITION BY product_category_name ORDER BY updated_at DESC NULLS LAST
+        ) AS version_rank
+    FROM staging_layer.product_category_name_translation
+),
+
+staged AS (
+    SELECT product_category_name, product_category_name_english, updated_at
+    FROM staged_versions
+    WHERE version_rank = 1
+),
+
+stored AS (
+    SELECT product_category_name, product_category_name_english, updated_at
+    FROM user_access_layer.product_category_translation
+),
+
+changed AS (
+    -- New keys, and keys whose values differ, unless the stored version is newer: re-running a
+    -- batch, or promoting an older one late, changes nothing.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN stored ON stored.product_category_name = staged.product_category_name
+    WHERE stored.product_category_name IS NULL
+        OR (
+            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
+            AND (
+                COALESCE(staged.product_category_name_english <> stored.product_category_name_english, staged.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+            )
+        )
+)
+
+SELECT * FROM changed;
+MERGE INTO user_access_layer.product_category_translation
+USING merge_source_product_category_translation AS src
+ON product_category_translation.product_category_name = src.product_category_name
+WHEN MATCHED THEN UPDATE SET
+    product_category_name_english = src.product_category_name_english,
+    updated_at = src.updated_at
+WHEN NOT MATCHED THEN INSERT (
+    product_category_name, product_category_name_english, updated_at
+) VALUES (
+    src.product_category_name, src.product_category_name_english, src.updated_at
+);
+DROP TABLE merge_source_product_category_translation;
+

@@ -1,0 +1,169 @@
+"""The Redshift SQL, checked without a cluster: golden files, sqlglot parsing, refusals.
+
+Regenerate the golden files after an intended SQL change with:
+    UPDATE_GOLDEN=1 /tmp/venv/bin/pytest tests/test_redshift_sql.py
+and review the diff like any other change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from olist_etl.sqlfiles import render, statements
+from olist_etl.tables import TABLE_NAMES
+from tasks.load import ddl_sql, redshift_copy_sql
+from tasks.merge import merge_sql
+
+GOLDEN = Path(__file__).parent / "golden" / "redshift"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+ROLE = "arn:aws:iam::123456789012:role/olist-redshift-copy"
+MANIFEST_URI = "s3://olist-staging/olist/runs/20180301T100000Z/{table}/copy.manifest"
+
+
+def rendered(dialect: str) -> dict[str, str]:
+    """Every SQL text the pipeline sends to the warehouse, by golden file name."""
+    out = {f"ddl/{Path(path).name}": sql for path, sql in ddl_sql(dialect)}
+    out.update({f"merge/{name}.sql": sql for name, sql in merge_sql(dialect).items()})
+    out["load/clear_delta.sql"] = "".join(
+        render("warehouse/load/clear_delta.sql", dialect, table=name) for name in TABLE_NAMES
+    )
+    if dialect == "redshift":
+        out["load/copy_redshift.sql"] = "\n".join(
+            redshift_copy_sql(name, MANIFEST_URI.format(table=name), ROLE) for name in TABLE_NAMES
+        )
+    return out
+
+
+REDSHIFT = rendered("redshift")
+POSTGRES = rendered("postgresql")
+
+
+@pytest.mark.parametrize("name", sorted(REDSHIFT))
+def test_redshift_sql_matches_golden_file(name):
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(REDSHIFT[name], encoding="utf-8")
+    assert path.exists(), f"no golden file {path}: run with UPDATE_GOLDEN=1"
+    assert REDSHIFT[name] == path.read_text(encoding="utf-8"), f"{name} changed: review, then UPDATE_GOLDEN=1"
+
+
+def test_no_stale_golden_files():
+    on_disk = {p.relative_to(GOLDEN).as_posix() for p in GOLDEN.rglob("*.sql")}
+    assert on_disk == set(REDSHIFT)
+
+
+def _parse_all(sql: str, read: str) -> list[exp.Expression]:
+    parsed = []
+    for statement in statements(sql):
+        trees = sqlglot.parse(statement, read=read)
+        assert len(trees) == 1 and trees[0] is not None
+        # exp.Command is sqlglot's "did not understand, kept as text" fallback: not a real parse.
+        assert not list(trees[0].find_all(exp.Command)), statement[:200]
+        parsed.append(trees[0])
+    return parsed
+
+
+@pytest.mark.parametrize("name", sorted(REDSHIFT))
+def test_every_redshift_statement_parses(name):
+    assert _parse_all(REDSHIFT[name], "redshift")
+
+
+@pytest.mark.parametrize("name", sorted(POSTGRES))
+def test_every_postgres_statement_parses(name):
+    assert _parse_all(POSTGRES[name], "postgres")
+
+
+def test_redshift_merges_read_a_table_and_avoid_unsupported_syntax():
+    for name, sql in REDSHIFT.items():
+        if not name.startswith("merge/"):
+            continue
+        merges = [t for t in _parse_all(sql, "redshift") if isinstance(t, exp.Merge)]
+        assert len(merges) == 1, name
+        # Redshift MERGE: the source is a table (no subquery), the target has no alias, and
+        # WHEN MATCHED carries no extra condition.
+        assert isinstance(merges[0].args["using"], exp.Table), name
+        assert not merges[0].this.alias, name
+        assert "IS DISTINCT FROM" not in sql.upper() and "WHEN MATCHED AND" not in sql.upper(), name
+
+
+def test_postgres_merges_are_single_statements():
+    for name, sql in POSTGRES.items():
+        if name.startswith("merge/"):
+            assert [type(t) for t in _parse_all(sql, "postgres")] == [exp.Merge], name
+
+
+def _code(sql: str) -> str:
+    """The SQL without its comment lines (comments explain the Redshift choices in both renderings)."""
+    return "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+
+
+def test_dialect_branches_stay_narrow():
+    postgres_text = "\n".join(_code(sql) for sql in POSTGRES.values()).upper()
+    for word in ("DISTKEY", "SORTKEY", "DISTSTYLE", "DATEADD", "IAM_ROLE"):
+        assert word not in postgres_text
+    redshift_ddl = "\n".join(_code(v) for k, v in REDSHIFT.items() if k.startswith("ddl/"))
+    assert not re.search(r"\bTEXT\b", redshift_ddl)  # Redshift would make it VARCHAR(256)
+    assert "TRUNCATE" not in _code(REDSHIFT["load/clear_delta.sql"])  # it would commit the load's transaction
+    assert "DISTKEY (order_id)" in REDSHIFT["ddl/user_access_layer.sql"]
+
+
+def test_copy_sql_has_the_options_the_staging_contract_needs():
+    sql = redshift_copy_sql("orders", MANIFEST_URI.format(table="orders"), ROLE)
+    for option in ("MANIFEST", "FORMAT AS CSV", "GZIP", "IGNOREHEADER 1", "EMPTYASNULL", "TIMEFORMAT 'auto'"):
+        assert option in sql
+    assert f"IAM_ROLE '{ROLE}'" in sql
+    columns = re.search(r'COPY staging_layer\."orders" \(([^)]*)\)', sql).group(1)
+    assert columns.endswith('"updated_at"')
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "arn:aws:iam::12345678901:role/short-account",
+        "arn:aws:iam::123456789012:user/not-a-role",
+        "arn:aws:iam::123456789012:role/x' CREDENTIALS 'aws_access_key_id=AKIA",
+        "arn:aws:iam::123456789012:role/with space",
+        "arn:aws:iam::123456789012:role/",
+        " arn:aws:iam::123456789012:role/leading-space",
+        "",
+        None,
+    ],
+)
+def test_bad_iam_role_is_refused(role):
+    with pytest.raises(ValueError, match="IAM role"):
+        redshift_copy_sql("orders", MANIFEST_URI.format(table="orders"), role)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://olist-staging.s3.amazonaws.com/runs/x/copy.manifest",
+        "file:///tmp/staging/runs/x/copy.manifest",
+        "s3://olist-staging/runs/x'; DROP TABLE user_access_layer.fact_orders; --",
+        "s3://olist-staging/runs/x y/copy.manifest",
+        "s3://olist-staging/runs/x%27/copy.manifest",
+        "s3://Bad_Bucket/runs/x/copy.manifest",
+        "s3://olist-staging/",
+        "s3://olist-staging/runs/x\\/copy.manifest",
+    ],
+)
+def test_bad_manifest_uri_is_refused(uri):
+    with pytest.raises(ValueError, match="manifest URI"):
+        redshift_copy_sql("orders", uri, ROLE)
+
+
+def test_good_values_are_accepted():
+    sql = redshift_copy_sql("order_items", "s3://olist-staging/olist/runs/2018-03-01T10:00:00/x.manifest", ROLE + "/path.v2")
+    assert "s3://olist-staging/olist/runs/2018-03-01T10:00:00/x.manifest" in sql
+
+
+def test_unknown_table_is_refused():
+    with pytest.raises(KeyError):
+        redshift_copy_sql("orders (x) FROM 's3://evil/m'", MANIFEST_URI.format(table="orders"), ROLE)

@@ -1,0 +1,125 @@
+"""The warehouse DDL on a real PostgreSQL: idempotent, typed like the source, constraints where they belong."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from olist_etl.db import warehouse_engine
+from olist_etl.tables import TABLES
+from tasks.load import create_warehouse
+from tests.conftest import make_settings
+from tests.helpers import table_checksums
+
+STAR_TABLES = {
+    "dim_customer", "dim_product", "dim_seller", "dim_date", "dim_geolocation", "geolocation_point",
+    "product_category_translation", "fact_orders", "fact_order_items", "fact_payments", "fact_reviews",
+}
+EXPECTED_TYPES = {
+    "id": ("character", 32, None),
+    "zip": ("character", 5, None),
+    "state": ("character", 2, None),
+    "text": ("text", None, None),
+    "int": ("integer", None, None),
+    "money": ("numeric", 12, 2),
+    "float": ("double precision", None, None),
+    "timestamp": ("timestamp without time zone", None, None),
+}
+
+
+@pytest.fixture
+def settings(postgres_url, olist_home):
+    return make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url)
+
+
+def _columns(engine, schema: str, table: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "select column_name, data_type, coalesce(character_maximum_length, numeric_precision), numeric_scale "
+                    "from information_schema.columns where table_schema = :s and table_name = :t order by ordinal_position"
+                ),
+                {"s": schema, "t": table},
+            )
+        ]
+
+
+def test_create_warehouse_is_idempotent_and_keeps_data(settings):
+    # Arrange
+    create_warehouse.fn(settings)
+    engine = warehouse_engine(settings)
+    with engine.begin() as conn:
+        conn.execute(sa.text("insert into etl_control.watermarks (table_name) values ('orders')"))
+    before = table_checksums(engine, "etl_control")
+
+    # Act
+    create_warehouse.fn(settings)
+
+    # Assert
+    assert table_checksums(engine, "etl_control") == before
+    with engine.connect() as conn:
+        star = set(conn.execute(sa.text(
+            "select table_name from information_schema.tables where table_schema = 'user_access_layer'"
+        )).scalars())
+    assert star == STAR_TABLES
+    engine.dispose()
+
+
+def test_delta_tables_have_exactly_the_staged_columns_typed_like_the_source(settings):
+    # Arrange / Act
+    create_warehouse.fn(settings)
+    engine = warehouse_engine(settings)
+
+    # Assert
+    for source in TABLES:
+        columns = _columns(engine, "staging_layer", source.name)
+        assert [c[0] for c in columns] == list(source.staged_columns)
+        for column, (name, data_type, size, scale) in zip(source.columns, columns):
+            expected = EXPECTED_TYPES[column.kind]
+            assert (data_type, size if expected[1] else None, scale if expected[2] else None) == expected, name
+    engine.dispose()
+
+
+def test_delta_tables_accept_bad_rows_but_the_star_schema_does_not(settings):
+    # Arrange
+    create_warehouse.fn(settings)
+    engine = warehouse_engine(settings)
+
+    # Act / Assert: a NULL key and a duplicate key load into the delta (for the gate to catch) ...
+    with engine.begin() as conn:
+        conn.execute(sa.text("insert into staging_layer.orders (order_id) values (null), ('a'), ('a')"))
+    # ... while the fact table refuses a NULL key.
+    with pytest.raises(sa.exc.IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(sa.text("insert into user_access_layer.fact_orders (order_id) values (null)"))
+    engine.dispose()
+
+
+def test_money_is_numeric_12_2_everywhere(settings):
+    # Arrange / Act
+    create_warehouse.fn(settings)
+    engine = warehouse_engine(settings)
+
+    # Assert
+    with engine.connect() as conn:
+        money = conn.execute(sa.text(
+            "select table_schema, table_name, column_name, data_type, numeric_precision, numeric_scale "
+            "from information_schema.columns where column_name in ('price', 'freight_value', 'payment_value')"
+        )).all()
+    assert len(money) == 6  # three delta columns, three star columns
+    assert {(r[3], r[4], r[5]) for r in money} == {("numeric", 12, 2)}
+    engine.dispose()
+
+
+def test_a_warehouse_that_is_not_postgresql_or_redshift_is_refused(olist_home, tmp_path):
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=f"sqlite:///{tmp_path / 'w.sqlite'}")
+    with pytest.raises(ValueError, match="PostgreSQL or Redshift"):
+        create_warehouse.fn(settings)
+
+
+def test_an_unresolved_warehouse_url_is_an_error(olist_home):
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None)
+    with pytest.raises(RuntimeError, match="not resolved"):
+        create_warehouse.fn(settings)
