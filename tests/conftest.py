@@ -155,3 +155,21 @@ def shared_real() -> Path:
     if not (SHARED_REAL / "olist_products_dataset.csv").exists():
         unavailable(f"real Olist rows not found at {SHARED_REAL}")
     return SHARED_REAL
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One Prefect API for the whole session (its start-up takes seconds); subprocesses use it too."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    saved = os.environ.get("PREFECT_API_URL")
+    with prefect_test_harness(server_startup_timeout=90):
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        try:
+            yield os.environ["PREFECT_API_URL"]
+        finally:
+            if saved is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = saved
