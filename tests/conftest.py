@@ -7,10 +7,12 @@ it fails: CI must never pass by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -38,9 +40,9 @@ def _quiet_prefect(monkeypatch):
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-@pytest.fixture
-def mariadb_url():
-    """A fresh MariaDB database; yields its URL and drops it afterwards."""
+@contextlib.contextmanager
+def mariadb_database() -> Iterator[str]:
+    """A fresh MariaDB database for any scope; yields its URL and drops it afterwards."""
     admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect():
@@ -56,6 +58,12 @@ def mariadb_url():
         with admin.connect() as conn:
             conn.execute(sa.text(f"drop database if exists `{name}`"))
         admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url():
+    with mariadb_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -173,3 +181,17 @@ def prefect_api():
                 os.environ.pop("PREFECT_API_URL", None)
             else:
                 os.environ["PREFECT_API_URL"] = saved
+
+
+@pytest.fixture
+def warehouse(postgres_url, olist_home, tmp_path):
+    """A PostgreSQL warehouse with every schema created: (settings, engine, local staging area)."""
+    from olist_etl.db import warehouse_engine
+    from olist_etl.staging import LocalStaging
+    from tasks.load import create_warehouse
+
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=(tmp_path / "staging").as_uri())
+    create_warehouse.fn(settings)
+    engine = warehouse_engine(settings)
+    yield settings, engine, LocalStaging(tmp_path / "staging")
+    engine.dispose()

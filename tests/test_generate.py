@@ -15,7 +15,7 @@ from olist_etl.db import source_engine
 from olist_etl.source import create_source_schema, seed_synthetic
 from olist_etl.source.generate import CATEGORIES, MESSAGES, scaled, synthetic_tables
 from olist_etl.tables import TABLE_NAMES
-from tests.conftest import MARIADB_ADMIN_URL, make_settings, unavailable, unique_name
+from tests.conftest import make_settings, mariadb_database
 from tests.helpers import source_engine_for, source_table_digest
 
 pytestmark = pytest.mark.integration
@@ -103,21 +103,8 @@ def module_database_url(dialect: str, tmp_path: Path) -> Iterator[str]:
     if dialect == "sqlite":
         yield f"sqlite:///{tmp_path / 'source.sqlite'}"
         return
-    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect():
-            pass
-    except Exception as err:
-        unavailable(f"MariaDB unreachable at {MARIADB_ADMIN_URL}: {err.__class__.__name__}")
-    name = unique_name("olist_t")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"create database `{name}` character set utf8mb4 collate utf8mb4_bin"))
-    try:
-        yield sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"drop database if exists `{name}`"))
-        admin.dispose()
+    with mariadb_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mysql"])

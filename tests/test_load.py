@@ -31,17 +31,6 @@ TRICKY_CITIES = [
 ]
 
 
-@pytest.fixture
-def warehouse(postgres_url, olist_home, tmp_path):
-    settings = make_settings(
-        olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=(tmp_path / "staging").as_uri()
-    )
-    create_warehouse.fn(settings)
-    engine = warehouse_engine(settings)
-    yield settings, engine, LocalStaging(tmp_path / "staging")
-    engine.dispose()
-
-
 def _customers(cities: list[str]) -> list[tuple]:
     return [(hexid(i, "c"), hexid(i, "u"), "01310", city, "SP", T0) for i, city in enumerate(cities)]
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.db import warehouse_engine
 from olist_etl.staging import LocalStaging
 from olist_etl.tables import TABLE_NAMES
 from tasks.load import create_warehouse, load_table
@@ -73,17 +72,6 @@ def first_batch() -> dict[str, list[tuple]]:
             (3, "20040", -22.9, -43.2, "rio de janeiro", "RJ", T0),
         ],
     }
-
-
-@pytest.fixture
-def warehouse(postgres_url, olist_home, tmp_path):
-    settings = make_settings(
-        olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=(tmp_path / "staging").as_uri()
-    )
-    create_warehouse.fn(settings)
-    engine = warehouse_engine(settings)
-    yield settings, engine, LocalStaging(tmp_path / "staging")
-    engine.dispose()
 
 
 def load_run(settings, area, run_id: str, rows: dict) -> dict:
