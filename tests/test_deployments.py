@@ -1,0 +1,50 @@
+"""deployments/prefect.yaml, read by Prefect's own loader and checked against the flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.exceptions import ParameterTypeError
+from prefect.flows import load_flow_from_entrypoint
+from rich.console import Console
+
+from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def deployments() -> dict[str, dict]:
+    configs, _ = _load_deploy_configs_and_actions(ROOT / "deployments" / "prefect.yaml", console=Console(quiet=True))
+    return {c["name"]: c for c in configs}
+
+
+def test_historical_and_incremental_deployments_exist(deployments):
+    assert set(deployments) >= {"historical", "incremental"}
+    assert deployments["historical"]["parameters"] == {"mode": "full"}
+    assert deployments["incremental"]["parameters"] == {"mode": "incremental"}
+
+
+def test_entrypoints_load_the_olist_sync_flow_and_accept_the_parameters(deployments, monkeypatch):
+    monkeypatch.chdir(ROOT)  # prefect deploy resolves entrypoints from the repository root
+    for config in deployments.values():
+        flow = load_flow_from_entrypoint(config["entrypoint"])
+        assert flow.name == "olist-sync"
+        assert flow.validate_parameters(config["parameters"]) == config["parameters"]
+
+
+def test_a_wrong_mode_is_refused_by_the_flow(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    flow = load_flow_from_entrypoint("flows/olist_sync.py:olist_sync")
+    with pytest.raises(ParameterTypeError):
+        flow.validate_parameters({"mode": "everything"})
+
+
+def test_incremental_runs_daily_on_an_explicit_timezone(deployments):
+    (schedule,) = deployments["incremental"]["schedules"]
+    parsed = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+    assert parsed.timezone == "America/Sao_Paulo"
+    assert parsed.cron == "0 3 * * *"
+    assert "schedules" not in deployments["historical"] or not deployments["historical"]["schedules"]
