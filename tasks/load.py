@@ -77,7 +77,7 @@ def ddl_sql(dialect: str) -> list[tuple[str, str]]:
     return [(path, render(path, dialect, tables=TABLES, updated_at=UPDATED_AT)) for path in DDL_FILES]
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="create-warehouse", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def create_warehouse(settings: Settings) -> None:
     """Create the schemas and tables that do not exist yet (every statement is IF NOT EXISTS)."""
     dialect = _warehouse_dialect(settings)
@@ -111,7 +111,14 @@ def _table_entry(manifest: dict, source: SourceTable) -> dict:
     return entry
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=_retry_io_only)
+@task(
+    name="load-table",
+    task_run_name="load-{table}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_retry_io_only,
+)
 def load_table(settings: Settings, manifest: dict, table: str) -> int:
     """Replace staging_layer.<table> by the run's staged rows; returns the number of rows loaded."""
     source = get_table(table)

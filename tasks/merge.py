@@ -100,7 +100,7 @@ def _check_deltas_hold_run(conn: sa.Connection, dialect: str, manifest: dict) ->
             )
 
 
-@task(cache_policy=NO_CACHE)
+@task(name="promote", cache_policy=NO_CACHE)
 def promote(settings: Settings, manifest: dict) -> dict[str, int]:
     """Merge the loaded run into the star schema and move the watermarks, atomically.
 
@@ -154,7 +154,7 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
         engine.dispose()
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="read-watermarks", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def read_watermarks(settings: Settings) -> dict[str, datetime | None]:
     """The promoted high watermark of every source table; None when never promoted.
 

@@ -48,3 +48,4 @@ def test_incremental_runs_daily_on_an_explicit_timezone(deployments):
     assert parsed.timezone == "America/Sao_Paulo"
     assert parsed.cron == "0 3 * * *"
     assert "schedules" not in deployments["historical"] or not deployments["historical"]["schedules"]
+
