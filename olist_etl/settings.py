@@ -68,9 +68,11 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None, *, load_dotenv: bool = True) -> "Settings":
         if environ is None:
             if load_dotenv:
+                from dotenv import find_dotenv
                 from dotenv import load_dotenv as _load
 
-                _load(override=False)
+                # usecwd: the .env of the directory the user runs from, not of the installed package.
+                _load(find_dotenv(usecwd=True), override=False)
             environ = dict(os.environ)
         home = Path(environ.get("OLIST_HOME") or "./.olist").expanduser().resolve()
         source = environ.get("OLIST_SOURCE_URL") or f"sqlite:///{home / 'source.sqlite'}"

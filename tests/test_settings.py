@@ -51,3 +51,18 @@ def test_bare_schemes_get_the_shipped_drivers():
     assert normalize_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
     assert normalize_url("redshift://u@h:5439/d").drivername == "redshift+redshift_connector"
     assert normalize_url("postgresql+psycopg2://u@h/d").drivername == "postgresql+psycopg2"
+
+
+def test_dotenv_in_the_working_directory_is_read_without_overriding_the_environment(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("OLIST_STAGING_URL=s3://from-dotenv/x\nOLIST_LOOKBACK_MINUTES=25\n")
+    monkeypatch.chdir(tmp_path)
+    # set-then-delete registers the variable, so what load_dotenv writes is undone after the test
+    monkeypatch.setenv("OLIST_STAGING_URL", "placeholder")
+    monkeypatch.delenv("OLIST_STAGING_URL")
+    monkeypatch.setenv("OLIST_LOOKBACK_MINUTES", "5")
+    monkeypatch.setenv("OLIST_HOME", str(tmp_path))
+
+    settings = Settings.from_env()
+
+    assert settings.staging_url == "s3://from-dotenv/x"
+    assert settings.lookback == timedelta(minutes=5)  # the real environment wins
