@@ -18,6 +18,7 @@ from olist_etl.db import dialect_of, warehouse_engine
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
 from olist_etl.tables import TABLE_NAMES, get_table
+from tasks.validate import check_star_schema
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
             affected: dict[str, int] = {}
             for target, _path in MERGE_STEPS:
                 affected[target] = _execute_file(conn, target, rendered[target])
+            # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
+            check_star_schema(conn, settings, run_id)
 
             promoted_at = datetime.now(timezone.utc).replace(tzinfo=None)
             moved = 0

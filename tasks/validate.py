@@ -226,7 +226,7 @@ def run_delta_gate(
 
     success = not any(f["severity"] == "critical" for f in failures)
     result = GateResult(name=GATE_NAME, success=success, failed_expectations=failures, results=results, data_docs=data_docs)
-    _write_result(settings, run_id, result)
+    write_gate_result(settings, run_id, result)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
     logger = _logger()
     for failure in failures:
@@ -445,10 +445,229 @@ def _scrub(text: str, settings: Settings) -> str:
     return text
 
 
-def _write_result(settings: Settings, run_id: str, result: GateResult) -> Path:
-    path = settings.home / "gate_results" / run_id / f"{GATE_NAME}.json"
+def write_gate_result(settings: Settings, run_id: str, result: GateResult) -> Path:
+    """settings.home/gate_results/<run_id>/<gate name>.json, replaced atomically."""
+    path = settings.home / "gate_results" / run_id / f"{result.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".json.tmp")
     temporary.write_text(result.to_json() + "\n", encoding="utf-8")
     temporary.replace(path)
+    write_gate_index(settings)
     return path
+
+
+# GX's index builds its table with JavaScript and stylesheets from public CDNs: without network
+# (most warehouses' VPCs, CI) an analyst sees an empty page. This static section needs neither.
+_INDEX_START, _INDEX_END = "<!-- olist-gates:start -->", "<!-- olist-gates:end -->"
+INDEX_RUNS = 20
+
+
+def write_gate_index(settings: Settings) -> Path | None:
+    """Put a plain-HTML table of the latest runs' gate results at the top of the data docs index."""
+    import html
+
+    docs_dir = settings.home / "data_docs"
+    index = docs_dir / "index.html"
+    results_dir = settings.home / "gate_results"
+    if not index.is_file() or not results_dir.is_dir():
+        return None
+    runs = sorted((p for p in results_dir.iterdir() if p.is_dir()), reverse=True)[:INDEX_RUNS]
+    pages = [p.relative_to(docs_dir).as_posix() for p in (docs_dir / "validations").rglob("*.html")] if (docs_dir / "validations").is_dir() else []
+    rows = []
+    for run in runs:
+        for path in sorted(run.glob("*.json")):
+            try:
+                gate = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            for failure in gate.get("failed_expectations", []):
+                rows.append((run.name, gate["name"], failure, _page_for(pages, run.name, gate["name"], failure.get("table"))))
+            if not gate.get("failed_expectations"):
+                checked = sum(len(t.get("expectations", [])) for t in gate.get("results", []))
+                rows.append((run.name, gate["name"], {"table": "all tables", "expectation": f"all {checked} expectations", "severity": "", "passed": True}, None))
+    cells = []
+    for run_id, gate_name, failure, page in rows:
+        column = failure.get("column")
+        column = ", ".join(column) if isinstance(column, list) else (column or "")
+        result = "passed" if failure.get("passed") else ("FAILED" if failure.get("severity") == "critical" else "warning")
+        expectation = html.escape(str(failure.get("expectation")))
+        if page:
+            expectation = f'<a href="{html.escape(page)}">{expectation}</a>'
+        samples = json.dumps(failure.get("sample_values") or [], default=str, ensure_ascii=False)[:300] if not failure.get("passed") else ""
+        values = [run_id, gate_name, failure.get("table") or "", None, column, failure.get("severity") or "", result,
+                  "" if failure.get("unexpected_count") is None else failure["unexpected_count"], samples]
+        tds = "".join(f"<td>{expectation if v is None else html.escape(str(v))}</td>" for v in values)
+        cells.append(f'<tr class="olist-{result.lower()}">{tds}</tr>')
+    section = (
+        f'{_INDEX_START}<section id="olist-gates" style="font-family:sans-serif;margin:1em">'
+        f"<h2>Quality gates of the latest {len(runs)} run(s)</h2>"
+        "<p>FAILED = a critical expectation failed and the run promoted nothing; warning = reported only. "
+        "The expectation links to its validation page.</p>"
+        '<table border="1" cellpadding="4" style="border-collapse:collapse">'
+        "<tr><th>run</th><th>gate</th><th>table</th><th>expectation</th><th>column</th><th>severity</th>"
+        "<th>result</th><th>unexpected</th><th>sample values</th></tr>"
+        + "".join(cells)
+        + f"</table></section>{_INDEX_END}"
+    )
+    text = index.read_text(encoding="utf-8")
+    if _INDEX_START in text:
+        text = text[: text.index(_INDEX_START)] + text[text.index(_INDEX_END) + len(_INDEX_END) :]
+    body = text.find("<body>")
+    text = text[: body + 6] + section + text[body + 6 :] if body >= 0 else section + text
+    temporary = index.with_suffix(".html.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(index)
+    return index
+
+
+def _page_for(pages: list[str], run_id: str, gate_name: str, table: str | None) -> str | None:
+    """This run's validation page of a table, preferring the page the same gate rendered."""
+    if not table:
+        return None
+    candidates = [p for p in pages if f"/{run_id}/" in p and (f"/{table}/" in p or p.endswith(f"-{table}.html"))]
+    own = [p for p in candidates if p.rsplit("/", 1)[-1].startswith(gate_name)]
+    if own:
+        return own[0]
+    if gate_name == GATE_NAME:
+        delta = [p for p in candidates if p.startswith("validations/delta/")]
+        return delta[0] if delta else None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Post-merge suite: runs inside promote's transaction
+
+
+POST_MERGE_GATE = "gate-post-merge"
+_TARGET_SCHEMA = "user_access_layer"
+
+
+def post_merge_suite_path() -> Path:
+    return resource_dir("expectations") / "post_merge" / "star_schema.json"
+
+
+def check_star_schema(conn, settings: Settings, run_id: str, document: dict | None = None) -> GateResult:
+    """Run the post-merge suite on promote's own connection, before COMMIT.
+
+    GX cannot join a caller's open transaction (it opens its own connections, which would not see
+    the uncommitted merge), so the suite's UnexpectedRowsExpectation queries run here as plain SQL
+    on `conn`: count, then a few sample rows. Raising GateFailed inside `engine.begin()` rolls the
+    merge, the watermarks and the run record back together.
+    """
+    import sqlalchemy as sa
+
+    if document is None:
+        document = json.loads(post_merge_suite_path().read_text(encoding="utf-8"))
+    suite_from_dict(document)  # the same severity contract as the other suites
+    failures: list[dict] = []
+    expectations: list[dict] = []
+    for entry in document["expectations"]:
+        meta = entry["meta"]
+        table = meta["table"]
+        query = entry["kwargs"]["unexpected_rows_query"].format(batch=f"{quote_ident(_TARGET_SCHEMA)}.{quote_ident(table)}")
+        count = conn.execute(sa.text(f"select count(*) from ({query}) as unexpected")).scalar_one()
+        expectations.append({"expectation": entry["type"], "column": meta.get("column"), "severity": meta["severity"], "success": count == 0,
+                             "unexpected_count": count, "kwargs": entry["kwargs"], "description": meta.get("description", ""), "sample_values": []})
+        if count:
+            rows = conn.execute(sa.text(f"select * from ({query}) as unexpected limit {SAMPLE_SIZE}"))
+            failures.append(
+                {
+                    "table": table,
+                    "expectation": entry["type"],
+                    "column": meta.get("column"),
+                    "severity": meta["severity"],
+                    "unexpected_count": count,
+                    "sample_values": [_json_value(dict(row._mapping)) for row in rows],
+                    "description": meta.get("description", ""),
+                }
+            )
+            expectations[-1]["sample_values"] = failures[-1]["sample_values"]
+    success = not any(f["severity"] == "critical" for f in failures)
+    result = GateResult(name=POST_MERGE_GATE, success=success, failed_expectations=failures, results=[{"table": "user_access_layer", "suite": document["name"], "success": success, "expectations": expectations}])
+    result.data_docs = render_to_data_docs(settings, run_id, result)
+    success = result.success
+    write_gate_result(settings, run_id, result)
+    for failure in failures:
+        (_logger().error if failure["severity"] == "critical" else _logger().warning)("%s: %s", POST_MERGE_GATE, describe_failure(failure))
+    if not success:
+        raise GateFailed(result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Data docs for results computed outside GX (gate 1, the source columns, the post-merge suite)
+
+
+def render_to_data_docs(settings: Settings, run_id: str, result: GateResult, started: datetime | None = None) -> str | None:
+    """Store a gate's results as GX validation results and render this run's pages into the site.
+
+    Gate 1 evaluates its suites while streaming, outside GX; storing its results in GX's own
+    shape puts every gate of every run, passed or failed, in the same data docs index. Returns
+    the site folder, or None (with the failure added to `result`) when GX could not render.
+    """
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    docs_dir = settings.home / "data_docs"
+    gx_run_id = RunIdentifier(run_name=run_id, run_time=started or datetime.now(timezone.utc))
+    try:
+        context = _ephemeral_context(settings.home / "gx" / "validations", docs_dir)
+        identifiers: list = []
+        for table in result.results:
+            if "expectations" not in table:
+                continue
+            evaluated = []
+            for item in table["expectations"]:
+                kwargs = _plain(item.get("kwargs") or {})
+                meta = {"severity": item["severity"], "description": item.get("description", "")}
+                configuration = ExpectationConfiguration(
+                    type=item["expectation"], kwargs=kwargs, meta=meta, severity=item["severity"],
+                    description=f"{item['expectation']} ({item['severity']}): {meta['description']}",
+                )
+                evaluated.append(
+                    ExpectationValidationResult(
+                        success=item["success"],
+                        expectation_config=configuration,
+                        result={
+                            "unexpected_count": item.get("unexpected_count") or 0,
+                            "partial_unexpected_list": _plain(item.get("sample_values") or []),
+                            # GX's page renderer reads the header check's observed value as a list.
+                            "observed_value": item.get("observed_value") if item.get("observed_value") is not None or item["expectation"] != "expect_table_columns_to_match_ordered_list" else [],
+                        },
+                    )
+                )
+            suite_identifier = ExpectationSuiteIdentifier(name=table["suite"])
+            identifier = ValidationResultIdentifier(expectation_suite_identifier=suite_identifier, run_id=gx_run_id, batch_identifier=f"{result.name}-{table['table']}")
+            passed = sum(1 for e in evaluated if e.success)
+            context.validation_results_store.set(
+                identifier,
+                ExpectationSuiteValidationResult(
+                    success=table["success"],
+                    results=evaluated,
+                    suite_name=table["suite"],
+                    statistics={"evaluated_expectations": len(evaluated), "successful_expectations": passed,
+                                "unsuccessful_expectations": len(evaluated) - passed,
+                                "success_percent": 100.0 * passed / len(evaluated) if evaluated else 100.0},
+                    meta={"run_id": gx_run_id, "validation_time": gx_run_id.run_time, "gate": result.name,
+                          "active_batch_definition": {"datasource_name": result.name, "data_asset_name": table["table"], "batch_definition_name": "staged" if result.name != POST_MERGE_GATE else "star_schema"}},
+                    batch_id=f"{result.name}-{table['table']}",
+                ),
+            )
+            identifiers.append(identifier)
+        if identifiers:
+            context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
+            # GX logs a page it failed to render and carries on; a missing page is a failure here.
+            missing = [i.batch_identifier for i in identifiers if not (docs_dir / "validations" / Path(*i.to_tuple()[:-1]) / f"{i.to_tuple()[-1]}.html").is_file()]
+            if missing:
+                raise RuntimeError(f"GX rendered no data docs page for {', '.join(missing)}")
+        return str(docs_dir)
+    except Exception as err:
+        result.failed_expectations.append(_gx_error(None, err, settings, what=f"rendering {result.name} into data docs"))
+        result.success = False
+        return None

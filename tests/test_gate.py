@@ -447,3 +447,4 @@ def test_gate_over_100k_row_deltas_finds_the_one_orphan(settings, warehouse):
 
     orphans = [f for f in blocked.value.result.failed_expectations if f["table"] == "order_items"]
     assert [f["unexpected_count"] for f in orphans] == [1]
+

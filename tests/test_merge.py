@@ -207,6 +207,9 @@ def test_lookback_duplicates_in_one_delta_keep_the_newest_version(warehouse):
         order(O1, "canceled", purchase, T1),
         order(O1, "invoiced", purchase, T0 - timedelta(minutes=5)),
     ]
+    # Without O2's order its item, payment and review would be orphans, which the post-merge suite blocks.
+    for table, position in (("order_items", 0), ("order_payments", 0), ("order_reviews", 1)):
+        batch[table] = [row for row in batch[table] if row[position] != O2]
 
     # Act
     run(settings, area, "r1", batch)

@@ -1,0 +1,39 @@
+"""The post-merge suite (expectations/post_merge/star_schema.json) inside promote's transaction,
+against a real PostgreSQL warehouse (the `warehouse` fixture of tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from tasks.merge import promote
+from tasks.validate import POST_MERGE_GATE, GateFailed, post_merge_suite_path, suite_from_dict
+from tests.helpers import assert_tables_unchanged
+from tests.test_merge import S1, T1, first_batch, hexid, load_run, snapshot
+
+pytestmark = pytest.mark.integration
+
+
+def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypassed_the_gates(warehouse):
+    settings, engine, area = warehouse
+    suite_from_dict(json.loads(post_merge_suite_path().read_text()))  # a valid GX suite file
+    promote.fn(settings, load_run(settings, area, "r1", first_batch()))
+    passed = json.loads((settings.home / "gate_results" / "r1" / f"{POST_MERGE_GATE}.json").read_text())
+    assert passed["success"] is True and len(passed["results"][0]["expectations"]) == 13
+    before = snapshot(engine)
+
+    # An item whose product exists nowhere reaches promote only when the gates are bypassed, as here.
+    missing = hexid(9, "p")
+    manifest = load_run(settings, area, "r2", {"order_items": [(hexid(1, "o"), 7, missing, S1, None, Decimal("1.00"), Decimal("0.10"), T1)]})
+    with pytest.raises(GateFailed) as info:
+        promote.fn(settings, manifest)
+
+    failures = info.value.result.critical_failures
+    assert [(f["table"], f["column"], f["unexpected_count"]) for f in failures] == [("fact_order_items", "product_id", 1)]
+    assert missing in json.dumps(failures[0]["sample_values"])
+    assert "fact_order_items.product_id: unexpected_rows_expectation, 1 unexpected" in str(info.value)
+    after = snapshot(engine)
+    assert_tables_unchanged(before["star"], after["star"])
+    assert (after["watermarks"], after["runs"]) == (before["watermarks"], before["runs"])

@@ -1,0 +1,319 @@
+"""Gate 1 (tasks/validate_staged.py): the staged CSV parts, streamed before anything is loaded.
+
+Parts are written by the real PartWriter into a local folder or a moto S3 bucket, then one thing
+is broken (a value in the rows, or the bytes of a part) and the gate runs on the manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from olist_etl.staging import open_staging, read_json
+from olist_etl.tables import TABLE_NAMES, get_table
+from tasks.stage import PartWriter, TableExtract
+from tasks.validate import GateFailed, suite_from_dict
+from tasks.validate_staged import (
+    GATE_NAME,
+    load_staged_suite,
+    rejects_key,
+    run_staged_gate,
+    staged_suite_path,
+)
+from tests.conftest import make_settings
+
+RUN = "20261124T100000Z-abcdef"
+NOW = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
+TEXT = 'He said "ótimo, chegou rápido"\nsegunda linha; vírgula, aspas "" e emoji 😀👍'
+
+
+def oid(n: int) -> str:
+    return f"{n:032x}"
+
+
+def clean_rows() -> dict[str, list[dict]]:
+    ts = "2018-01-02 10:00:00"
+    return {
+        "orders": [
+            {"order_id": oid(1), "customer_id": oid(10), "order_status": "delivered", "order_purchase_timestamp": "2018-01-01 09:00:00",
+             "order_approved_at": ts, "order_delivered_customer_date": "2018-01-05 12:00:00", "order_estimated_delivery_date": "2030-01-01 00:00:00"},
+            {"order_id": oid(2), "customer_id": oid(11), "order_status": "shipped", "order_purchase_timestamp": ts},
+        ],
+        "order_items": [
+            {"order_id": oid(1), "order_item_id": 1, "product_id": oid(20), "seller_id": oid(30), "shipping_limit_date": ts, "price": "10.50", "freight_value": "0.00"},
+            {"order_id": oid(1), "order_item_id": 2, "product_id": oid(20), "seller_id": oid(30), "shipping_limit_date": ts, "price": "3.00", "freight_value": "1.25"},
+        ],
+        "order_payments": [{"order_id": oid(1), "payment_sequential": 1, "payment_type": "credit_card", "payment_installments": 0, "payment_value": "13.50"}],
+        "order_reviews": [{"review_id": oid(40), "order_id": oid(1), "review_score": 5, "review_comment_message": TEXT, "review_creation_date": ts}],
+        "customers": [{"customer_id": oid(10), "customer_unique_id": oid(50), "customer_zip_code_prefix": "01310", "customer_city": "são paulo", "customer_state": "SP"}],
+        "sellers": [{"seller_id": oid(30), "seller_zip_code_prefix": "20040", "seller_city": "rio de janeiro", "seller_state": "RJ"}],
+        "products": [{"product_id": oid(20), "product_category_name": "beleza_saude", "product_weight_g": 300, "product_length_cm": 16}],
+        "geolocation": [{"geolocation_id": 1, "geolocation_zip_code_prefix": "01310", "geolocation_lat": -23.56, "geolocation_lng": -46.65, "geolocation_state": "SP"}],
+        "product_category_name_translation": [{"product_category_name": "beleza_saude", "product_category_name_english": "health_beauty"}],
+    }
+
+
+def stage(area, rows_by_table: dict[str, list[dict]], *, mode: str = "incremental", part_rows: int = 1) -> dict:
+    """Stage rows like the extract does (one row per part by default, so parts are many) and build the manifest."""
+    tables = {}
+    for table, rows in rows_by_table.items():
+        columns = list(get_table(table).staged_columns)
+        writer = PartWriter(area, RUN, table, columns, part_rows)
+        writer.write([[row.get(c, "2018-01-03 00:00:00.123456" if c == "updated_at" else None) for c in columns] for row in rows])
+        extract = TableExtract(table=table, columns=columns, parts=writer.close())
+        extract.rows = sum(p.rows for p in extract.parts)
+        tables[table] = extract.manifest_entry()
+        tables[table]["parts"] = [dict(p.__dict__) for p in extract.parts]
+    return {"run_id": RUN, "mode": mode, "created_at": NOW.isoformat(), "staging_url": area.url, "tables": tables}
+
+
+def rewrite_part(area, key: str, text: str) -> None:
+    with area.writer(key) as raw, gzip.GzipFile(fileobj=raw, mode="wb") as gz:
+        gz.write(text.encode("utf-8"))
+
+
+def read_part(area, key: str) -> str:
+    with area.reader(key) as raw:
+        return gzip.decompress(raw.read()).decode("utf-8")
+
+
+@pytest.fixture(params=["local", "s3"])
+def area_settings(request, olist_home, tmp_path):
+    url = (tmp_path / "staging").as_uri() if request.param == "local" else request.getfixturevalue("s3_staging_url")
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None, staging_url=url)
+    return open_staging(url), settings
+
+
+def failed(settings, manifest, **kw) -> GateFailed:
+    with pytest.raises(GateFailed) as info:
+        run_staged_gate(settings, manifest, previous_rows=kw.pop("previous_rows", {}), **kw)
+    return info.value
+
+
+# --- the suite files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", TABLE_NAMES)
+def test_staged_suite_is_a_gx_suite_whose_header_is_the_catalog_columns(table):
+    document = load_staged_suite(table)
+    suite = suite_from_dict(document)  # GX validates every type and kwarg
+    assert len(suite.expectations) == len(document["expectations"])
+    header = [e for e in document["expectations"] if e["type"] == "expect_table_columns_to_match_ordered_list"]
+    assert [h["kwargs"]["column_list"] for h in header] == [list(get_table(table).staged_columns)]
+    spec = get_table(table)
+    not_null = {e["kwargs"]["column"] for e in document["expectations"] if e["type"] == "expect_column_values_to_not_be_null"}
+    assert set(spec.primary_key) <= not_null
+
+
+def test_staged_suite_without_severity_is_rejected(tmp_path, monkeypatch):
+    document = json.loads(staged_suite_path("orders").read_text())
+    del document["expectations"][3]["meta"]["severity"]
+    folder = tmp_path / "expectations" / "staged"
+    folder.mkdir(parents=True)
+    (folder / "orders.json").write_text(json.dumps(document))
+    monkeypatch.setattr("tasks.validate_staged.resource_dir", lambda name: tmp_path / name)
+    with pytest.raises(ValueError, match="severity"):
+        load_staged_suite("orders")
+
+
+# --- clean data ---------------------------------------------------------------------------------
+
+
+def test_clean_parts_pass_and_the_result_is_written(area_settings):
+    area, settings = area_settings
+    manifest = stage(area, clean_rows())
+
+    staged = run_staged_gate(settings, manifest, previous_rows={})
+
+    assert staged.result.success, staged.result.failed_expectations
+    assert staged.result.failed_expectations == []
+    assert {r["table"] for r in staged.result.results} == set(TABLE_NAMES)
+    assert all(e["success"] for r in staged.result.results for e in r["expectations"])
+    assert staged.manifest == manifest
+    written = json.loads((settings.home / "gate_results" / RUN / f"{GATE_NAME}.json").read_text())
+    assert written["success"] is True and written["name"] == GATE_NAME
+    # Data docs: one validation page per table for this run, and the index's gate table.
+    pages = sorted(p.parent.parent.parent.name for p in (settings.home / "data_docs" / "validations" / "staged").rglob(f"{GATE_NAME}-*.html"))
+    assert pages == sorted(TABLE_NAMES) and staged.result.data_docs == str(settings.home / "data_docs")
+    index = (settings.home / "data_docs" / "index.html").read_text()
+    assert f"<td>{RUN}</td><td>{GATE_NAME}</td><td>all tables</td>" in index
+    # The text with quotes, commas, a newline, accents and emoji is one well-formed row.
+    assert next(r for r in staged.result.results if r["table"] == "order_reviews")["rows"] == 1
+
+
+# --- one broken thing, one named failure ----------------------------------------------------------
+
+
+def _set(table, index, **values):
+    def apply(rows):
+        rows[table][index].update(values)
+    return apply
+
+
+def _append(table, row):
+    def apply(rows):
+        rows[table].append(row)
+    return apply
+
+
+VALUE_CASES = {
+    "null key": (_set("orders", 1, customer_id=None), "orders", "expect_column_values_to_not_be_null", "customer_id", None),
+    "unknown order_status": (_set("orders", 1, order_status="teleported"), "orders", "expect_column_values_to_be_in_set", "order_status", "teleported"),
+    "negative price": (_set("order_items", 1, price="-4.00"), "order_items", "expect_column_values_to_be_between", "price", "-4.00"),
+    "review_score 7": (_set("order_reviews", 0, review_score=7), "order_reviews", "expect_column_values_to_be_in_set", "review_score", "7"),
+    "unparseable timestamp": (_set("orders", 0, order_approved_at="2018-02-30 25:00:00"), "orders", "expect_column_values_to_be_dateutil_parseable", "order_approved_at", "2018-02-30 25:00:00"),
+    "4-digit zip prefix": (_set("customers", 0, customer_zip_code_prefix="1310"), "customers", "expect_column_values_to_match_regex", "customer_zip_code_prefix", "1310"),
+    "unknown state": (_set("sellers", 0, seller_state="XX"), "sellers", "expect_column_values_to_be_in_set", "seller_state", "XX"),
+    "unknown payment type": (_set("order_payments", 0, payment_type="bitcoin"), "order_payments", "expect_column_values_to_be_in_set", "payment_type", "bitcoin"),
+    "negative installments": (_set("order_payments", 0, payment_installments=-1), "order_payments", "expect_column_values_to_be_between", "payment_installments", "-1"),
+    "zero product weight": (_set("products", 0, product_weight_g=0), "products", "expect_column_values_to_be_between", "product_weight_g", "0"),
+    "decimal that is not a number": (_set("order_items", 0, freight_value="1,25"), "order_items", "expect_column_values_to_match_regex", "freight_value", "1,25"),
+    "purchase after the run's time": (_set("orders", 1, order_purchase_timestamp="2027-01-01 00:00:00"), "orders", "expect_column_values_to_be_between", "order_purchase_timestamp", "2027-01-01 00:00:00"),
+}
+
+
+@pytest.mark.parametrize("case", VALUE_CASES)
+def test_a_bad_value_blocks_with_table_expectation_column_count_and_sample(area_settings, case):
+    area, settings = area_settings
+    apply, table, expectation, column, sample = VALUE_CASES[case]
+    rows = clean_rows()
+    apply(rows)
+
+    blocked = failed(settings, stage(area, rows))
+
+    critical = blocked.result.critical_failures
+    assert [(f["table"], f["expectation"], f["column"]) for f in critical] == [(table, expectation, column)]
+    assert critical[0]["unexpected_count"] == 1
+    assert critical[0]["sample_values"] == [sample]
+    message = str(blocked)
+    assert f"{table}.{column}: {expectation}, 1 unexpected" in message
+    if sample is not None:
+        assert json.dumps(sample) in message
+
+
+def test_timestamp_order_is_a_warning_that_does_not_block(area_settings):
+    area, settings = area_settings
+    rows = clean_rows()
+    rows["orders"][0]["order_approved_at"] = "2017-12-31 00:00:00"  # before the purchase
+
+    staged = run_staged_gate(settings, stage(area, rows), previous_rows={})
+
+    assert staged.result.success
+    assert [(f["expectation"], f["column"], f["severity"]) for f in staged.result.failed_expectations] == [
+        ("expect_column_pair_values_a_to_be_greater_than_b", ["order_approved_at", "order_purchase_timestamp"], "warning")
+    ]
+
+
+# --- the bytes of a part ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["dropped", "added"])
+def test_schema_drift_in_a_part_header_names_the_column(area_settings, change):
+    area, settings = area_settings
+    manifest = stage(area, clean_rows())
+    key = manifest["tables"]["sellers"]["parts"][0]["key"]
+    text = read_part(area, key)
+    header, body = text.split("\n", 1)
+    if change == "dropped":
+        text = header.replace("seller_city,", "") + "\n" + body
+    else:
+        text = header + ",seller_rating\n" + body
+    rewrite_part(area, key, text)
+
+    blocked = failed(settings, manifest)
+
+    critical = blocked.result.critical_failures
+    assert [(f["table"], f["expectation"]) for f in critical] == [("sellers", "expect_table_columns_to_match_ordered_list")]
+    assert critical[0]["sample_values"] == [{"part": key, "missing": ["seller_city"]} if change == "dropped" else {"part": key, "added": ["seller_rating"]}]
+    assert ("seller_city" if change == "dropped" else "seller_rating") in str(blocked)
+
+
+def test_rows_in_parts_must_reconcile_with_the_manifest(area_settings):
+    area, settings = area_settings
+    manifest = stage(area, clean_rows())
+    assert run_staged_gate(settings, manifest, previous_rows={}).result.success
+    manifest["tables"]["orders"]["rows"] = 3  # the extract said 3, the parts hold 2
+
+    blocked = failed(settings, manifest)
+
+    assert [(f["table"], f["expectation"], f["sample_values"]) for f in blocked.result.critical_failures] == [
+        ("orders", "expect_table_row_count_to_equal", [{"rows_in_parts": 2, "manifest_rows": 3}])
+    ]
+
+
+def test_empty_full_extract_blocks_when_the_previous_run_had_rows_and_a_jump_is_a_warning(area_settings):
+    area, settings = area_settings
+    rows = clean_rows()
+    rows["sellers"] = []
+    manifest = stage(area, rows, mode="full")
+
+    blocked = failed(settings, manifest, previous_rows={"sellers": 40})
+    assert [(f["table"], f["expectation"], f["severity"]) for f in blocked.result.critical_failures] == [
+        ("sellers", "expect_table_row_count_to_be_between", "critical")
+    ]
+
+    # Without a previous full run, an empty table is just empty; 2 orders after 40 is only a warning.
+    staged = run_staged_gate(settings, manifest, previous_rows={"orders": 40})
+    assert staged.result.success
+    assert [(f["table"], f["severity"]) for f in staged.result.failed_expectations] == [("orders", "warning")]
+
+
+def test_malformed_row_blocks_is_written_to_rejects_and_an_explicit_threshold_drops_it(area_settings):
+    area, settings = area_settings
+    manifest = stage(area, clean_rows())
+    key = manifest["tables"]["sellers"]["parts"][0]["key"]
+    text = read_part(area, key)
+    # An unquoted comma inside the city: one field too many on line 3 (the header is line 1).
+    rewrite_part(area, key, text + oid(31) + ",20040,rio de janeiro, centro,RJ,2018-01-03 00:00:00\n")
+    manifest["tables"]["sellers"]["rows"] += 1
+    manifest["tables"]["sellers"]["parts"][0]["rows"] += 1
+
+    blocked = failed(settings, manifest)
+
+    critical = blocked.result.critical_failures
+    assert [(f["table"], f["expectation"], f["unexpected_count"]) for f in critical] == [("sellers", "expect_table_column_count_to_equal", 1)]
+    assert critical[0]["sample_values"] == [{"part": key, "line": 3, "fields": 6}]
+    with area.reader(rejects_key(RUN, "sellers")) as src:
+        rejects = list(csv.DictReader(io.StringIO(src.read().decode("utf-8"))))
+    assert [(r["part"], r["line"], r["fields"]) for r in rejects] == [(key, "3", "6")]
+    assert "rio de janeiro" in rejects[0]["row"]
+
+    # Allowed explicitly: the run passes, the part loses the malformed row, the manifest follows.
+    staged = run_staged_gate(settings, manifest, previous_rows={}, max_rejected_rows=1)
+    assert staged.result.success
+    assert [(f["expectation"], f["severity"]) for f in staged.result.failed_expectations] == [("expect_table_column_count_to_equal", "warning")]
+    assert staged.manifest["tables"]["sellers"]["rows"] == 1
+    assert read_part(area, key) == text
+    assert read_json(area, f"runs/{RUN}/manifest.json")["tables"]["sellers"]["rows"] == 1
+
+
+def test_threshold_from_the_environment_below_the_count_still_blocks(area_settings, monkeypatch):
+    area, settings = area_settings
+    manifest = stage(area, clean_rows())
+    key = manifest["tables"]["customers"]["parts"][0]["key"]
+    rewrite_part(area, key, read_part(area, key) + "a,b\nc,d,e\n")
+    manifest["tables"]["customers"]["rows"] += 2
+    monkeypatch.setenv("OLIST_MAX_REJECTED_ROWS", "1")
+
+    blocked = failed(settings, manifest)
+
+    assert blocked.result.critical_failures[0]["unexpected_count"] == 2
+    monkeypatch.setenv("OLIST_MAX_REJECTED_ROWS", "2")
+    assert run_staged_gate(settings, manifest, previous_rows={}).result.success
+
+
+def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
+    area, settings = area_settings
+    manifest = stage(area, clean_rows())
+    key = manifest["tables"]["customers"]["parts"][0]["key"]
+    rewrite_part(area, key, read_part(area, key) + 'x,"unterminated\n')
+    manifest["tables"]["customers"]["rows"] += 1
+
+    blocked = failed(settings, manifest, max_rejected_rows=100)
+
+    assert [f["expectation"] for f in blocked.result.critical_failures] == ["expect_table_column_count_to_equal"]
