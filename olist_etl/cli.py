@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     warehouse = sub.add_parser("warehouse", help="the embedded warehouse")
     warehouse.add_argument("action", choices=("url", "stop"))
+
+    blocks = sub.add_parser("blocks", help="save the credentials from the environment as Prefect blocks")
+    blocks.add_argument("action", choices=("create",))
+    blocks.add_argument("--prefix", default="olist", help="block names are PREFIX-source-url, PREFIX-warehouse-url, PREFIX-aws, PREFIX-staging")
     return parser
 
 
@@ -189,6 +193,20 @@ def cmd_warehouse(settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_blocks(settings, args) -> int:
+    from olist_etl.blocks import create_blocks
+
+    # Settings.from_env has loaded .env into os.environ already; only block names are printed.
+    created = create_blocks(os.environ, args.prefix)
+    if not created:
+        print("nothing to save: set OLIST_SOURCE_URL, OLIST_WAREHOUSE_URL, AWS_* or an s3:// OLIST_STAGING_URL", file=sys.stderr)
+        return EXIT_ERROR
+    for line in created:
+        print(f"saved {line}")
+    print(f"flows read them when OLIST_BLOCKS={args.prefix} is set in the worker's environment")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "seed-source": cmd_seed_source,
     "simulate-changes": cmd_simulate_changes,
@@ -196,6 +214,7 @@ _COMMANDS = {
     "demo": cmd_demo,
     "docs": cmd_docs,
     "warehouse": cmd_warehouse,
+    "blocks": cmd_blocks,
 }
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class Settings:
     part_rows: int = 100_000
     redshift_iam_role: str | None = None
     embedded_warehouse: bool = field(default=False)
+    # 0: a sync refuses at once while another one holds the warehouse lock; > 0: it waits that long.
+    lock_wait_seconds: float = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, load_dotenv: bool = True) -> "Settings":
@@ -86,6 +88,7 @@ class Settings:
             lookback=timedelta(minutes=float(environ.get("OLIST_LOOKBACK_MINUTES", "10"))),
             part_rows=int(environ.get("OLIST_PART_ROWS", "100000")),
             redshift_iam_role=environ.get("OLIST_REDSHIFT_IAM_ROLE") or None,
+            lock_wait_seconds=float(environ.get("OLIST_LOCK_WAIT_SECONDS") or 0),
         )
 
     def with_warehouse(self, url: str, *, embedded: bool) -> "Settings":

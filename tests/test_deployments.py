@@ -49,3 +49,36 @@ def test_incremental_runs_daily_on_an_explicit_timezone(deployments):
     assert parsed.cron == "0 3 * * *"
     assert "schedules" not in deployments["historical"] or not deployments["historical"]["schedules"]
 
+
+
+def test_the_upload_deployment_is_triggered_only_by_objects_under_incoming(deployments):
+    from prefect.cli.deploy._triggers import _initialize_deployment_triggers
+    from prefect.events.schemas.events import Resource
+
+    config = deployments["incremental-on-upload"]
+    assert config["parameters"] == {"mode": "incremental"}
+    (trigger,) = _initialize_deployment_triggers(config["name"], config["triggers"])
+    assert trigger.expect == {"olist.staging.object-created"}
+    assert trigger.parameters == {"mode": "incremental"}
+
+    def fires_for(key: str) -> bool:
+        return trigger.match.matches(Resource({"prefect.resource.id": f"olist.staging.{key}"}))
+
+    assert fires_for("olist/incoming/orders-2026-11.csv")
+    assert not fires_for("olist/runs/20261124T000000Z-abc123/manifest.json")  # the sync's own writes
+    assert not fires_for("other/incoming/orders.csv")
+
+
+def test_every_deployment_pulls_into_the_directory_named_by_olist_etl_dir(deployments, monkeypatch):
+    import yaml
+    from prefect.utilities.templating import apply_values
+
+    spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
+    assert not any("pull" in c for c in spec["deployments"])  # none overrides the shared step
+    (step,) = spec["pull"]
+    # What `prefect deploy` and the flow run do with it: the variable's value when set ...
+    monkeypatch.setenv("OLIST_ETL_DIR", str(ROOT))
+    assert apply_values(step, {}) == {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+    # ... and, unset at deploy time, the placeholder is kept for the worker to resolve.
+    monkeypatch.delenv("OLIST_ETL_DIR")
+    assert apply_values(step, {}, remove_notset=False) == step
