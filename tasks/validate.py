@@ -605,7 +605,6 @@ def render_to_data_docs(settings: Settings, run_id: str, result: GateResult, sta
     shape puts every gate of every run, passed or failed, in the same data docs index. Returns
     the site folder, or None (with the failure added to `result`) when GX could not render.
     """
-    import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (

@@ -66,9 +66,9 @@ def mariadb_url():
         yield url
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database; yields its URL and drops it afterwards."""
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for any scope; yields its URL and drops it afterwards."""
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect():
@@ -84,6 +84,12 @@ def postgres_url():
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    with postgres_database() as url:
+        yield url
 
 
 def _free_port() -> int:
@@ -121,22 +127,27 @@ def moto_endpoint():
                 os.environ[key] = value
 
 
-@pytest.fixture
-def s3_staging_url(moto_endpoint):
+@contextlib.contextmanager
+def s3_bucket(endpoint: str) -> Iterator[str]:
     """A fresh bucket on the moto server; yields `s3://bucket/olist` and deletes the bucket afterwards."""
     import boto3
 
-    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    client = boto3.client("s3", endpoint_url=endpoint)
     bucket = unique_name("olist-t").replace("_", "-")
     client.create_bucket(Bucket=bucket)
     try:
         yield f"s3://{bucket}/olist"
     finally:
-        paginator = client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for obj in page.get("Contents", []):
                 client.delete_object(Bucket=bucket, Key=obj["Key"])
         client.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture
+def s3_staging_url(moto_endpoint):
+    with s3_bucket(moto_endpoint) as url:
+        yield url
 
 
 @pytest.fixture

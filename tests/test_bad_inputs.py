@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 from typing import Callable, Iterator
 
 import pytest
@@ -20,47 +19,12 @@ import sqlalchemy as sa
 
 from olist_etl.cli import main
 from olist_etl.staging import open_staging
-from tests.conftest import POSTGRES_ADMIN_URL, mariadb_database, unavailable, unique_name
+from tests.conftest import mariadb_database, postgres_database, s3_bucket
 from tests.helpers import assert_tables_unchanged, table_checksums
 
 pytestmark = pytest.mark.integration
 
 TEXT = 'Disse "ótimo", chegou; vírgula, aspas \'simples\'\nsegunda linha\r\nterceira: ção 😀👍🏽 ünïcødé'
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect():
-            pass
-    except Exception as err:
-        unavailable(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {err.__class__.__name__}")
-    name = unique_name("olist_t")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
-
-
-@contextlib.contextmanager
-def s3_bucket(endpoint: str) -> Iterator[str]:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint)
-    bucket = unique_name("olist-bad").replace("_", "-")
-    client.create_bucket(Bucket=bucket)
-    try:
-        yield f"s3://{bucket}/olist"
-    finally:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=obj["Key"])
-        client.delete_bucket(Bucket=bucket)
 
 
 def cli(*args: str) -> tuple[int, str, str]:
