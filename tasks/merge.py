@@ -22,12 +22,16 @@ from tasks.validate import check_star_schema
 
 log = logging.getLogger(__name__)
 
-# (target table, file), in execution order: the translation lookup before the products that
-# read it; dim_geolocation before geolocation_point (it needs the points as they were); all
-# dimensions before the facts; fact_orders before fact_order_items (items take its date key).
+# (step, file), in execution order; a step is named after its file (its target table, or
+# fact_orders_totals for fact_orders' item columns). The translation lookup before the products
+# that read it; customer_account before dim_customer and the facts that look customers up in it;
+# dim_geolocation before geolocation_point (it needs the points as they were); all dimensions
+# before the facts; fact_orders before fact_order_items and fact_payments (they take its purchase
+# date and customer key); fact_orders_totals after fact_order_items (it sums the merged items).
 MERGE_STEPS: tuple[tuple[str, str], ...] = (
     ("product_category_translation", "warehouse/merge/product_category_translation.sql"),
     ("dim_product", "warehouse/merge/dim_product.sql"),
+    ("customer_account", "warehouse/merge/customer_account.sql"),
     ("dim_customer", "warehouse/merge/dim_customer.sql"),
     ("dim_seller", "warehouse/merge/dim_seller.sql"),
     ("dim_geolocation", "warehouse/merge/dim_geolocation.sql"),
@@ -35,6 +39,7 @@ MERGE_STEPS: tuple[tuple[str, str], ...] = (
     ("dim_date", "warehouse/merge/dim_date.sql"),
     ("fact_orders", "warehouse/merge/fact_orders.sql"),
     ("fact_order_items", "warehouse/merge/fact_order_items.sql"),
+    ("fact_orders_totals", "warehouse/merge/fact_orders_totals.sql"),
     ("fact_payments", "warehouse/merge/fact_payments.sql"),
     ("fact_reviews", "warehouse/merge/fact_reviews.sql"),
 )
@@ -49,8 +54,8 @@ class PromoteError(RuntimeError):
 
 
 def merge_sql(dialect: str) -> dict[str, str]:
-    """Rendered SQL of every promote step by name (the merge targets, then watermarks and runs)."""
-    rendered = {target: render(path, dialect) for target, path in MERGE_STEPS}
+    """Rendered SQL of every promote step by name (the merge steps, then watermarks and runs)."""
+    rendered = {step: render(path, dialect) for step, path in MERGE_STEPS}
     rendered["watermarks"] = render(WATERMARKS_FILE, dialect)
     rendered["runs"] = render(RUNS_FILE, dialect)
     return rendered
@@ -107,7 +112,7 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
 
     No retries on purpose: a failure rolls everything back, and what failed (bad data, a missing
     table) will not fix itself; the flow decides whether to run again.
-    Returns the rows inserted or updated per target table (and "watermarks", "runs").
+    Returns the rows inserted or updated per merge step (and "watermarks", "runs").
     """
     if settings.warehouse_url is None:
         raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
@@ -119,8 +124,8 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
         with engine.begin() as conn:
             _check_deltas_hold_run(conn, dialect, manifest)
             affected: dict[str, int] = {}
-            for target, _path in MERGE_STEPS:
-                affected[target] = _execute_file(conn, target, rendered[target])
+            for step, _path in MERGE_STEPS:
+                affected[step] = _execute_file(conn, step, rendered[step])
             # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
             check_star_schema(conn, settings, run_id)
 

@@ -21,7 +21,7 @@ def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypasse
     suite_from_dict(json.loads(post_merge_suite_path().read_text()))  # a valid GX suite file
     promote.fn(settings, load_run(settings, area, "r1", first_batch()))
     passed = json.loads((settings.home / "gate_results" / "r1" / f"{POST_MERGE_GATE}.json").read_text())
-    assert passed["success"] is True and len(passed["results"][0]["expectations"]) == 13
+    assert passed["success"] is True and len(passed["results"][0]["expectations"]) == 27
     before = snapshot(engine)
 
     # An item whose product exists nowhere reaches promote only when the gates are bypassed, as here.

@@ -13,8 +13,9 @@ from tests.helpers import table_checksums
 
 STAR_TABLES = {
     "dim_customer", "dim_product", "dim_seller", "dim_date", "dim_geolocation", "geolocation_point",
-    "product_category_translation", "fact_orders", "fact_order_items", "fact_payments", "fact_reviews",
+    "product_category_translation", "customer_account", "fact_orders", "fact_order_items", "fact_payments", "fact_reviews",
 }
+SCD2_DIMENSIONS = {"dim_customer": "customer_key", "dim_product": "product_key", "dim_seller": "seller_key"}
 EXPECTED_TYPES = {
     "id": ("character", 32, None),
     "zip": ("character", 5, None),
@@ -61,7 +62,7 @@ def test_create_warehouse_is_idempotent_and_keeps_data(settings):
     assert table_checksums(engine, "etl_control") == before
     with engine.connect() as conn:
         star = set(conn.execute(sa.text(
-            "select table_name from information_schema.tables where table_schema = 'user_access_layer'"
+            "select table_name from information_schema.tables where table_schema = 'user_access_layer' and table_type = 'BASE TABLE'"
         )).scalars())
     assert star == STAR_TABLES
     engine.dispose()
@@ -106,10 +107,49 @@ def test_money_is_numeric_12_2_everywhere(settings):
     with engine.connect() as conn:
         money = conn.execute(sa.text(
             "select table_schema, table_name, column_name, data_type, numeric_precision, numeric_scale "
-            "from information_schema.columns where column_name in ('price', 'freight_value', 'payment_value')"
+            "from information_schema.columns c where column_name in ('price', 'freight_value', 'payment_value', 'items_value', 'order_total') "
+            "and exists (select 1 from information_schema.tables t where t.table_schema = c.table_schema "
+            "and t.table_name = c.table_name and t.table_type = 'BASE TABLE')"
         )).all()
-    assert len(money) == 6  # three delta columns, three star columns
+    # Three delta columns; in the star schema the item and payment columns and fact_orders' sums.
+    assert sorted((r[0], r[1], r[2]) for r in money if r[0] == "user_access_layer") == [
+        ("user_access_layer", "fact_order_items", "freight_value"),
+        ("user_access_layer", "fact_order_items", "price"),
+        ("user_access_layer", "fact_orders", "freight_value"),
+        ("user_access_layer", "fact_orders", "items_value"),
+        ("user_access_layer", "fact_orders", "order_total"),
+        ("user_access_layer", "fact_payments", "payment_value"),
+    ]
+    assert len(money) == 9
     assert {(r[3], r[4], r[5]) for r in money} == {("numeric", 12, 2)}
+    engine.dispose()
+
+
+def test_scd2_dimensions_and_fact_keys_are_constrained(settings):
+    # Arrange / Act
+    create_warehouse.fn(settings)
+    engine = warehouse_engine(settings)
+
+    # Assert: a version is keyed by its md5 surrogate and always bounded; facts always carry a key
+    # (the unknown member when the dimension row is missing), never NULL.
+    with engine.connect() as conn:
+        def required(table: str) -> set[str]:
+            return set(conn.execute(sa.text(
+                "select column_name from information_schema.columns where table_schema = 'user_access_layer' "
+                "and table_name = :t and is_nullable = 'NO'"), {"t": table}).scalars())
+
+        def primary_key(table: str) -> list[str]:
+            return list(conn.execute(sa.text(
+                "select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey) "
+                "where i.indrelid = cast(:t as regclass) and i.indisprimary order by a.attnum"), {"t": f"user_access_layer.{table}"}).scalars())
+
+        for dim, key in SCD2_DIMENSIONS.items():
+            assert primary_key(dim) == [key]
+            assert required(dim) >= {key, "valid_from", "valid_to", "is_current"}
+            assert ("character", 32, None) == _columns(engine, "user_access_layer", dim)[0][1:]
+        assert required("fact_order_items") >= {"customer_key", "product_key", "seller_key"}
+        assert required("fact_orders") >= {"customer_key"}
+        assert primary_key("customer_account") == ["customer_id"]
     engine.dispose()
 
 

@@ -1,10 +1,13 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- dim_customer: one row per customer_id (natural key), from the customers delta.
-{% set columns = ['customer_unique_id', 'customer_zip_code_prefix', 'customer_city', 'customer_state', 'updated_at'] %}
+-- dim_customer: SCD type 2 on the location (zip, city, state) of a person, customer_unique_id.
+-- Olist writes one customer row per order, so a person's rows, ordered by updated_at, are the
+-- history of their address: each change opens a version (macros.jinja: scd2_versions). Also
+-- inserts the unknown member once.
+{% set tracked = ['customer_zip_code_prefix', 'customer_city', 'customer_state'] %}
+{% set all_columns = ['customer_unique_id'] + tracked + ['valid_to', 'is_current', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.dim_customer', 'merge_source_dim_customer') %}
-WITH staged_versions AS (
-    -- The lookback window re-extracts rows already staged: keep the newest version of each key
-    -- (MERGE, on Redshift too, needs at most one source row per target row).
+WITH staged_rows AS (
+    -- The lookback window re-extracts rows already staged: the newest version of each row.
     SELECT
         customer_id,
         customer_unique_id,
@@ -12,47 +15,66 @@ WITH staged_versions AS (
         customer_city,
         customer_state,
         updated_at,
-        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST) AS row_rank
     FROM staging_layer.customers
 ),
 
-staged AS (
-    SELECT customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
-    FROM staged_versions
-    WHERE version_rank = 1
+person_rows AS (
+    SELECT
+        staged_rows.*,
+        -- Two rows of one person with the same updated_at cannot both open a version: the
+        -- greatest customer_id wins, so the outcome does not depend on the load order.
+        ROW_NUMBER() OVER (
+            PARTITION BY customer_unique_id, updated_at ORDER BY customer_id DESC
+        ) AS tie_rank
+    FROM staged_rows
+    WHERE row_rank = 1
 ),
 
-stored AS (
-    SELECT customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
-    FROM user_access_layer.dim_customer
+staged AS (
+    SELECT customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
+    FROM person_rows
+    WHERE tie_rank = 1
 ),
+
+{{ m.scd2_versions('dim_customer', 'customer_key', 'customer_unique_id', tracked) }},
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer: re-running a
-    -- batch, or promoting an older one late, changes nothing.
-    SELECT staged.*
-    FROM staged
-    LEFT JOIN stored ON stored.customer_id = staged.customer_id
-    WHERE stored.customer_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
-        )
+    -- New versions, and stored versions whose bounds or updated_at moved.
+    SELECT versions.*
+    FROM versions
+    LEFT JOIN user_access_layer.dim_customer AS stored ON stored.customer_key = versions.customer_key
+    WHERE stored.customer_key IS NULL
+        OR {{ m.any_differs(all_columns, 'versions', 'stored') }}
+),
+
+unknown_member AS (
+    {{ m.unknown_member('dim_customer', 'customer_key', [
+        ('customer_unique_id', 'CHAR(32)'),
+        ('customer_zip_code_prefix', 'CHAR(5)'),
+        ('customer_city', m.text()),
+        ('customer_state', 'CHAR(2)')]) }}
 )
 
 SELECT * FROM changed
+UNION ALL
+SELECT * FROM unknown_member
 {% endcall %}
-ON dim_customer.customer_id = src.customer_id
+ON dim_customer.customer_key = src.customer_key
 WHEN MATCHED THEN UPDATE SET
     customer_unique_id = src.customer_unique_id,
     customer_zip_code_prefix = src.customer_zip_code_prefix,
     customer_city = src.customer_city,
     customer_state = src.customer_state,
+    valid_from = src.valid_from,
+    valid_to = src.valid_to,
+    is_current = src.is_current,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
+    customer_key, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state,
+    valid_from, valid_to, is_current, updated_at
 ) VALUES (
-    src.customer_id, src.customer_unique_id, src.customer_zip_code_prefix, src.customer_city, src.customer_state,
-    src.updated_at
+    src.customer_key, src.customer_unique_id, src.customer_zip_code_prefix, src.customer_city,
+    src.customer_state, src.valid_from, src.valid_to, src.is_current, src.updated_at
 );
 {{ m.drop_merge_source('merge_source_dim_customer') }}

@@ -1,13 +1,14 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- dim_date: every calendar day from the earliest to the latest date the staged orders refer to
--- (purchase .. estimated or actual delivery) that is not in the table yet, so every date key of
--- fact_orders and fact_order_items has its row. Days come from a 0..99999 offset table built
--- from digits: generate_series runs only on Redshift's leader node, and a recursive CTE would
--- need one iteration per day.
+-- dim_date: every calendar day from the earliest to the latest date the staged orders and reviews
+-- refer to (purchase .. estimated or actual delivery, review creation), widened to the days
+-- already stored so the table stays one unbroken range; only days not in the table yet are
+-- inserted, so every date key of the facts has its row. Days come from a 0..99999 offset table
+-- built from digits: generate_series runs only on Redshift's leader node, and a recursive CTE
+-- would need one iteration per day.
 {% set columns = ['calendar_date', 'year_number', 'quarter_number', 'month_number', 'day_of_month', 'day_of_week', 'is_weekend'] %}
 {% call m.merge_into('user_access_layer.dim_date', 'merge_source_dim_date') %}
-WITH order_days AS (
-    SELECT CAST(order_purchase_timestamp AS DATE) AS order_day FROM staging_layer.orders
+WITH fact_days AS (
+    SELECT CAST(order_purchase_timestamp AS DATE) AS fact_day FROM staging_layer.orders
     UNION ALL
     SELECT CAST(order_approved_at AS DATE) FROM staging_layer.orders
     UNION ALL
@@ -16,11 +17,18 @@ WITH order_days AS (
     SELECT CAST(order_delivered_customer_date AS DATE) FROM staging_layer.orders
     UNION ALL
     SELECT CAST(order_estimated_delivery_date AS DATE) FROM staging_layer.orders
+    UNION ALL
+    SELECT CAST(review_creation_date AS DATE) FROM staging_layer.order_reviews
+    UNION ALL
+    -- The stored range's ends: a run's days far from it must not leave a gap in between.
+    SELECT MIN(calendar_date) FROM user_access_layer.dim_date
+    UNION ALL
+    SELECT MAX(calendar_date) FROM user_access_layer.dim_date
 ),
 
 bounds AS (
-    SELECT MIN(order_day) AS first_day, MAX(order_day) AS last_day
-    FROM order_days
+    SELECT MIN(fact_day) AS first_day, MAX(fact_day) AS last_day
+    FROM fact_days
 ),
 
 digits AS (

@@ -1,118 +1,114 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- dim_product: one row per product_id with the English category name ('unknown' when the
--- product has no category or the category no translation). Runs after
--- product_category_translation.sql, so a translation staged in this run is already there.
-{% set columns = [
-    'product_category_name', 'product_category_name_english', 'product_name_length',
-    'product_description_length', 'product_photos_qty', 'product_weight_g', 'product_length_cm',
-    'product_height_cm', 'product_width_cm', 'updated_at'] %}
+-- dim_product: SCD type 2 on the product's attributes (category, name and description lengths,
+-- photos, weight, dimensions); a change opens a version at the source row's updated_at
+-- (macros.jinja: scd2_versions). The English category name ('unknown' when the product has no
+-- category or the category no translation) is looked up, not tracked: a translation that arrives
+-- or changes corrects every version of its category in place, so facts keep their keys. Runs
+-- after product_category_translation.sql, so a translation staged in this run is already there.
+-- Also inserts the unknown member once.
+{% set tracked = [
+    'product_category_name', 'product_name_length', 'product_description_length', 'product_photos_qty',
+    'product_weight_g', 'product_length_cm', 'product_height_cm', 'product_width_cm'] %}
+{% set all_columns = ['product_id'] + tracked + ['product_category_name_english', 'valid_to', 'is_current', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.dim_product', 'merge_source_dim_product') %}
 WITH staged_versions AS (
-    -- The lookback window re-extracts rows already staged: keep the newest version of each key
-    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key.
     SELECT
         product_id,
-        product_category_name,
-        product_name_length,
-        product_description_length,
-        product_photos_qty,
-        product_weight_g,
-        product_length_cm,
-        product_height_cm,
-        product_width_cm,
+{% for c in tracked %}
+        {{ c }},
+{% endfor %}
         updated_at,
         ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
     FROM staging_layer.products
 ),
 
 staged AS (
-    SELECT
-        product_id, product_category_name, product_name_length, product_description_length,
-        product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm,
-        updated_at
+    SELECT product_id, {{ tracked | join(', ') }}, updated_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
+{{ m.scd2_versions('dim_product', 'product_key', 'product_id', tracked) }},
+
 retranslated AS (
-    -- Products merged in earlier runs whose category got a translation in this run: they must
-    -- pick up the English name although the product itself did not change.
+    -- Versions of other products whose category got a translation in this run.
     SELECT
-        product_id, product_category_name, product_name_length, product_description_length,
-        product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm,
-        updated_at
+        product_key, product_id, {{ tracked | join(', ') }}, valid_from, valid_to, is_current, updated_at
     FROM user_access_layer.dim_product
     WHERE product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
     )
-    AND product_id NOT IN (SELECT product_id FROM staged WHERE product_id IS NOT NULL)
+    AND product_key NOT IN (SELECT product_key FROM versions)
 ),
 
 candidates AS (
-    SELECT * FROM staged
+    SELECT * FROM versions
     UNION ALL
     SELECT * FROM retranslated
 ),
 
 translated AS (
     SELECT
+        candidates.product_key,
         candidates.product_id,
-        candidates.product_category_name,
+{% for c in tracked %}
+        candidates.{{ c }},
+{% endfor %}
         COALESCE(translation.product_category_name_english, 'unknown') AS product_category_name_english,
-        candidates.product_name_length,
-        candidates.product_description_length,
-        candidates.product_photos_qty,
-        candidates.product_weight_g,
-        candidates.product_length_cm,
-        candidates.product_height_cm,
-        candidates.product_width_cm,
+        candidates.valid_from,
+        candidates.valid_to,
+        candidates.is_current,
         candidates.updated_at
     FROM candidates
     LEFT JOIN user_access_layer.product_category_translation AS translation
         ON translation.product_category_name = candidates.product_category_name
 ),
 
-stored AS (
-    SELECT
-        product_id, product_category_name, product_category_name_english, product_name_length,
-        product_description_length, product_photos_qty, product_weight_g, product_length_cm,
-        product_height_cm, product_width_cm, updated_at
-    FROM user_access_layer.dim_product
-),
-
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New versions, and stored versions whose bounds, updated_at or English name moved.
     SELECT translated.*
     FROM translated
-    LEFT JOIN stored ON stored.product_id = translated.product_id
-    WHERE stored.product_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR translated.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'translated', 'stored') }}
-        )
+    LEFT JOIN user_access_layer.dim_product AS stored ON stored.product_key = translated.product_key
+    WHERE stored.product_key IS NULL
+        OR {{ m.any_differs(all_columns, 'translated', 'stored') }}
+),
+
+unknown_member AS (
+    {{ m.unknown_member('dim_product', 'product_key', [
+        ('product_id', 'CHAR(32)'),
+        ('product_category_name', m.text()),
+        ('product_name_length', 'INTEGER'),
+        ('product_description_length', 'INTEGER'),
+        ('product_photos_qty', 'INTEGER'),
+        ('product_weight_g', 'INTEGER'),
+        ('product_length_cm', 'INTEGER'),
+        ('product_height_cm', 'INTEGER'),
+        ('product_width_cm', 'INTEGER'),
+        ('product_category_name_english', m.text())],
+        {'product_category_name_english': 'unknown'}) }}
 )
 
 SELECT * FROM changed
+UNION ALL
+SELECT * FROM unknown_member
 {% endcall %}
-ON dim_product.product_id = src.product_id
+ON dim_product.product_key = src.product_key
 WHEN MATCHED THEN UPDATE SET
-    product_category_name = src.product_category_name,
+    product_id = src.product_id,
+{% for c in tracked %}
+    {{ c }} = src.{{ c }},
+{% endfor %}
     product_category_name_english = src.product_category_name_english,
-    product_name_length = src.product_name_length,
-    product_description_length = src.product_description_length,
-    product_photos_qty = src.product_photos_qty,
-    product_weight_g = src.product_weight_g,
-    product_length_cm = src.product_length_cm,
-    product_height_cm = src.product_height_cm,
-    product_width_cm = src.product_width_cm,
+    valid_from = src.valid_from,
+    valid_to = src.valid_to,
+    is_current = src.is_current,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    product_id, product_category_name, product_category_name_english, product_name_length,
-    product_description_length, product_photos_qty, product_weight_g, product_length_cm,
-    product_height_cm, product_width_cm, updated_at
+    product_key, product_id, {{ tracked | join(', ') }},
+    product_category_name_english, valid_from, valid_to, is_current, updated_at
 ) VALUES (
-    src.product_id, src.product_category_name, src.product_category_name_english, src.product_name_length,
-    src.product_description_length, src.product_photos_qty, src.product_weight_g, src.product_length_cm,
-    src.product_height_cm, src.product_width_cm, src.updated_at
+    src.product_key, src.product_id, src.{{ tracked | join(', src.') }},
+    src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at
 );
 {{ m.drop_merge_source('merge_source_dim_product') }}

@@ -1,10 +1,11 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- dim_seller: one row per seller_id (natural key), from the sellers delta.
-{% set columns = ['seller_zip_code_prefix', 'seller_city', 'seller_state', 'updated_at'] %}
+-- dim_seller: SCD type 2 on the seller's location (zip, city, state); a move opens a version at
+-- the source row's updated_at (macros.jinja: scd2_versions). Also inserts the unknown member once.
+{% set tracked = ['seller_zip_code_prefix', 'seller_city', 'seller_state'] %}
+{% set all_columns = ['seller_id'] + tracked + ['valid_to', 'is_current', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.dim_seller', 'merge_source_dim_seller') %}
 WITH staged_versions AS (
-    -- The lookback window re-extracts rows already staged: keep the newest version of each key
-    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key.
     SELECT
         seller_id,
         seller_zip_code_prefix,
@@ -21,34 +22,44 @@ staged AS (
     WHERE version_rank = 1
 ),
 
-stored AS (
-    SELECT seller_id, seller_zip_code_prefix, seller_city, seller_state, updated_at
-    FROM user_access_layer.dim_seller
-),
+{{ m.scd2_versions('dim_seller', 'seller_key', 'seller_id', tracked) }},
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
-    SELECT staged.*
-    FROM staged
-    LEFT JOIN stored ON stored.seller_id = staged.seller_id
-    WHERE stored.seller_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
-        )
+    -- New versions, and stored versions whose bounds or updated_at moved.
+    SELECT versions.*
+    FROM versions
+    LEFT JOIN user_access_layer.dim_seller AS stored ON stored.seller_key = versions.seller_key
+    WHERE stored.seller_key IS NULL
+        OR {{ m.any_differs(all_columns, 'versions', 'stored') }}
+),
+
+unknown_member AS (
+    {{ m.unknown_member('dim_seller', 'seller_key', [
+        ('seller_id', 'CHAR(32)'),
+        ('seller_zip_code_prefix', 'CHAR(5)'),
+        ('seller_city', m.text()),
+        ('seller_state', 'CHAR(2)')]) }}
 )
 
 SELECT * FROM changed
+UNION ALL
+SELECT * FROM unknown_member
 {% endcall %}
-ON dim_seller.seller_id = src.seller_id
+ON dim_seller.seller_key = src.seller_key
 WHEN MATCHED THEN UPDATE SET
+    seller_id = src.seller_id,
     seller_zip_code_prefix = src.seller_zip_code_prefix,
     seller_city = src.seller_city,
     seller_state = src.seller_state,
+    valid_from = src.valid_from,
+    valid_to = src.valid_to,
+    is_current = src.is_current,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    seller_id, seller_zip_code_prefix, seller_city, seller_state, updated_at
+    seller_key, seller_id, seller_zip_code_prefix, seller_city, seller_state,
+    valid_from, valid_to, is_current, updated_at
 ) VALUES (
-    src.seller_id, src.seller_zip_code_prefix, src.seller_city, src.seller_state, src.updated_at
+    src.seller_key, src.seller_id, src.seller_zip_code_prefix, src.seller_city, src.seller_state,
+    src.valid_from, src.valid_to, src.is_current, src.updated_at
 );
 {{ m.drop_merge_source('merge_source_dim_seller') }}

@@ -1,87 +1,101 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- fact_order_items: one row per (order_id, order_item_id), with the purchase date key of its
--- order. Runs after fact_orders.sql, so the key comes from the order as merged in this run (an
--- item may also arrive in a later run than its order).
+-- fact_order_items: one row per (order_id, order_item_id), keyed to the purchase date and to the
+-- customer, product and seller versions current at the order's purchase (the unknown member
+-- while a dimension row is missing). Runs after fact_orders.sql: the purchase date and the
+-- customer key are the order's, as merged in this run (an item may arrive in a later run than
+-- its order). Stored items are re-keyed when their order was restaged or re-keyed, or their
+-- product or seller is in this run's delta (a new version, or a late dimension row); a version
+-- opened after the purchase leaves the item's key as it was.
 {% set columns = [
-    'product_id', 'seller_id', 'shipping_limit_date', 'price', 'freight_value',
-    'purchase_date_key', 'updated_at'] %}
+    'purchase_date_key', 'customer_key', 'product_key', 'seller_key', 'product_id', 'seller_id',
+    'shipping_limit_date', 'price', 'freight_value', 'updated_at'] %}
+{% set item_columns = [
+    'order_id', 'order_item_id', 'product_id', 'seller_id', 'shipping_limit_date', 'price',
+    'freight_value', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.fact_order_items', 'merge_source_fact_order_items') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
     SELECT
-        order_id,
-        order_item_id,
-        product_id,
-        seller_id,
-        shipping_limit_date,
-        price,
-        freight_value,
-        updated_at,
+        {{ item_columns | join(',\n        ') }},
         ROW_NUMBER() OVER (PARTITION BY order_id, order_item_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
     FROM staging_layer.order_items
 ),
 
 staged AS (
-    SELECT order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value, updated_at
+    SELECT {{ item_columns | join(', ') }}
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
-restaged_orders AS (
-    -- Items merged earlier whose order was restaged in this run: if the order's purchase date
-    -- changed, their purchase_date_key must follow.
-    SELECT
-        item.order_id, item.order_item_id, item.product_id, item.seller_id, item.shipping_limit_date,
-        item.price, item.freight_value, item.updated_at
+incoming AS (
+    -- New items and newer versions; an older version arriving late leaves the stored row.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN user_access_layer.fact_order_items AS stored
+        ON stored.order_id = staged.order_id
+        AND stored.order_item_id = staged.order_item_id
+    WHERE stored.order_id IS NULL
+        OR stored.updated_at IS NULL
+        OR staged.updated_at >= stored.updated_at
+),
+
+rekeyed AS (
+    SELECT {{ item_columns | join(', ') }}
     FROM user_access_layer.fact_order_items AS item
-    LEFT JOIN staged
-        ON staged.order_id = item.order_id
-        AND staged.order_item_id = item.order_item_id
-    WHERE staged.order_id IS NULL
-        AND item.order_id IN (SELECT order_id FROM staging_layer.orders)
+    WHERE (
+            item.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
+            OR item.order_id IN ({{ m.orders_of_staged_customers() }})
+            OR item.product_id IN (SELECT product_id FROM staging_layer.products WHERE product_id IS NOT NULL)
+            OR item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
+        )
+        AND NOT EXISTS (
+            SELECT 1
+            FROM incoming
+            WHERE incoming.order_id = item.order_id
+                AND incoming.order_item_id = item.order_item_id
+        )
 ),
 
 candidates AS (
-    SELECT * FROM staged
+    SELECT * FROM incoming
     UNION ALL
-    SELECT * FROM restaged_orders
+    SELECT * FROM rekeyed
 ),
 
 keyed AS (
     SELECT
         candidates.order_id,
         candidates.order_item_id,
+        order_fact.purchase_date_key,
+        COALESCE(order_fact.customer_key, {{ m.unknown_key() }}) AS customer_key,
+        COALESCE(product.product_key, {{ m.unknown_key() }}) AS product_key,
+        COALESCE(seller.seller_key, {{ m.unknown_key() }}) AS seller_key,
         candidates.product_id,
         candidates.seller_id,
         candidates.shipping_limit_date,
         candidates.price,
         candidates.freight_value,
-        order_fact.purchase_date_key,
         candidates.updated_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
-),
-
-stored AS (
-    SELECT
-        order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value,
-        purchase_date_key, updated_at
-    FROM user_access_layer.fact_order_items
+    LEFT JOIN user_access_layer.dim_product AS product
+        ON product.product_id = candidates.product_id
+        AND {{ m.current_at('product', 'order_fact.order_purchase_timestamp') }}
+    LEFT JOIN user_access_layer.dim_seller AS seller
+        ON seller.seller_id = candidates.seller_id
+        AND {{ m.current_at('seller', 'order_fact.order_purchase_timestamp') }}
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New keys, and keys whose values differ.
     SELECT keyed.*
     FROM keyed
-    LEFT JOIN stored
+    LEFT JOIN user_access_layer.fact_order_items AS stored
         ON stored.order_id = keyed.order_id
         AND stored.order_item_id = keyed.order_item_id
     WHERE stored.order_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR keyed.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'keyed', 'stored') }}
-        )
+        OR {{ m.any_differs(columns, 'keyed', 'stored') }}
 )
 
 SELECT * FROM changed
@@ -89,18 +103,12 @@ SELECT * FROM changed
 ON fact_order_items.order_id = src.order_id
     AND fact_order_items.order_item_id = src.order_item_id
 WHEN MATCHED THEN UPDATE SET
-    product_id = src.product_id,
-    seller_id = src.seller_id,
-    shipping_limit_date = src.shipping_limit_date,
-    price = src.price,
-    freight_value = src.freight_value,
-    purchase_date_key = src.purchase_date_key,
-    updated_at = src.updated_at
+{% for c in columns %}
+    {{ c }} = src.{{ c }}{{ ',' if not loop.last }}
+{% endfor %}
 WHEN NOT MATCHED THEN INSERT (
-    order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value,
-    purchase_date_key, updated_at
+    order_id, order_item_id, {{ columns | join(', ') }}
 ) VALUES (
-    src.order_id, src.order_item_id, src.product_id, src.seller_id, src.shipping_limit_date, src.price,
-    src.freight_value, src.purchase_date_key, src.updated_at
+    src.order_id, src.order_item_id, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_fact_order_items') }}

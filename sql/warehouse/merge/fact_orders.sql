@@ -1,88 +1,111 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- fact_orders: one row per order_id with its status, five timestamps and their date keys.
--- A newer version of an order (e.g. its status changed) replaces the stored row.
+-- fact_orders: the accumulating snapshot, one row per order_id: status, the five milestone
+-- timestamps with their date keys, the delivery measures, and the key of the customer version
+-- current at purchase (the unknown member while the order's customer row has not arrived).
+-- A newer version of an order (its status moved on) replaces the stored row; the item columns
+-- are filled by fact_orders_totals.sql once the items are merged.
 {% set columns = [
-    'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
+    'customer_id', 'customer_key', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
-    'purchase_date_key', 'estimated_delivery_date_key', 'delivered_date_key', 'updated_at'] %}
+    'purchase_date_key', 'approved_date_key', 'delivered_carrier_date_key', 'delivered_customer_date_key',
+    'estimated_delivery_date_key', 'is_delivered_late', 'days_to_deliver', 'updated_at'] %}
+{% set order_columns = [
+    'order_id', 'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
+    'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
+    'updated_at'] %}
 {% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
     SELECT
-        order_id,
-        customer_id,
-        order_status,
-        order_purchase_timestamp,
-        order_approved_at,
-        order_delivered_carrier_date,
-        order_delivered_customer_date,
-        order_estimated_delivery_date,
-        updated_at,
+        {{ order_columns | join(',\n        ') }},
         ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
     FROM staging_layer.orders
 ),
 
 staged AS (
-    SELECT
-        order_id,
-        customer_id,
-        order_status,
-        order_purchase_timestamp,
-        order_approved_at,
-        order_delivered_carrier_date,
-        order_delivered_customer_date,
-        order_estimated_delivery_date,
-        {{ m.date_key('order_purchase_timestamp') }} AS purchase_date_key,
-        {{ m.date_key('order_estimated_delivery_date') }} AS estimated_delivery_date_key,
-        {{ m.date_key('order_delivered_customer_date') }} AS delivered_date_key,
-        updated_at
+    SELECT {{ order_columns | join(', ') }}
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
-stored AS (
-    SELECT
-        order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at,
-        order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date,
-        purchase_date_key, estimated_delivery_date_key, delivered_date_key, updated_at
+incoming AS (
+    -- New orders and newer versions; an older version arriving late leaves the stored row.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN user_access_layer.fact_orders AS stored ON stored.order_id = staged.order_id
+    WHERE stored.order_id IS NULL
+        OR stored.updated_at IS NULL
+        OR staged.updated_at >= stored.updated_at
+),
+
+rekeyed AS (
+    -- Stored orders whose customer key may move: the person got a version this run, or the
+    -- customer row arrived after the order (the unknown member is repaired).
+    SELECT {{ order_columns | join(', ') }}
     FROM user_access_layer.fact_orders
+    WHERE order_id IN ({{ m.orders_of_staged_customers() }})
+        AND order_id NOT IN (SELECT order_id FROM incoming WHERE order_id IS NOT NULL)
+),
+
+candidates AS (
+    SELECT * FROM incoming
+    UNION ALL
+    SELECT * FROM rekeyed
+),
+
+keyed AS (
+    SELECT
+        candidates.order_id,
+        candidates.customer_id,
+        COALESCE(customer.customer_key, {{ m.unknown_key() }}) AS customer_key,
+        candidates.order_status,
+        candidates.order_purchase_timestamp,
+        candidates.order_approved_at,
+        candidates.order_delivered_carrier_date,
+        candidates.order_delivered_customer_date,
+        candidates.order_estimated_delivery_date,
+        {{ m.date_key('candidates.order_purchase_timestamp') }} AS purchase_date_key,
+        {{ m.date_key('candidates.order_approved_at') }} AS approved_date_key,
+        {{ m.date_key('candidates.order_delivered_carrier_date') }} AS delivered_carrier_date_key,
+        {{ m.date_key('candidates.order_delivered_customer_date') }} AS delivered_customer_date_key,
+        {{ m.date_key('candidates.order_estimated_delivery_date') }} AS estimated_delivery_date_key,
+        -- Late means delivered on a later calendar day than estimated (the estimate is a date).
+        CASE
+            WHEN candidates.order_delivered_customer_date IS NULL
+                OR candidates.order_estimated_delivery_date IS NULL THEN NULL
+            WHEN CAST(candidates.order_delivered_customer_date AS DATE)
+                > CAST(candidates.order_estimated_delivery_date AS DATE) THEN TRUE
+            ELSE FALSE
+        END AS is_delivered_late,
+        {{ m.days_between('CAST(candidates.order_purchase_timestamp AS DATE)', 'CAST(candidates.order_delivered_customer_date AS DATE)') }} AS days_to_deliver,
+        candidates.updated_at
+    FROM candidates
+    LEFT JOIN user_access_layer.customer_account AS account ON account.customer_id = candidates.customer_id
+    LEFT JOIN user_access_layer.dim_customer AS customer
+        ON customer.customer_unique_id = account.customer_unique_id
+        AND {{ m.current_at('customer', 'candidates.order_purchase_timestamp') }}
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
-    SELECT staged.*
-    FROM staged
-    LEFT JOIN stored ON stored.order_id = staged.order_id
+    -- New keys, and keys whose values differ.
+    SELECT keyed.*
+    FROM keyed
+    LEFT JOIN user_access_layer.fact_orders AS stored ON stored.order_id = keyed.order_id
     WHERE stored.order_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
-        )
+        OR {{ m.any_differs(columns, 'keyed', 'stored') }}
 )
 
 SELECT * FROM changed
 {% endcall %}
 ON fact_orders.order_id = src.order_id
 WHEN MATCHED THEN UPDATE SET
-    customer_id = src.customer_id,
-    order_status = src.order_status,
-    order_purchase_timestamp = src.order_purchase_timestamp,
-    order_approved_at = src.order_approved_at,
-    order_delivered_carrier_date = src.order_delivered_carrier_date,
-    order_delivered_customer_date = src.order_delivered_customer_date,
-    order_estimated_delivery_date = src.order_estimated_delivery_date,
-    purchase_date_key = src.purchase_date_key,
-    estimated_delivery_date_key = src.estimated_delivery_date_key,
-    delivered_date_key = src.delivered_date_key,
-    updated_at = src.updated_at
+{% for c in columns %}
+    {{ c }} = src.{{ c }}{{ ',' if not loop.last }}
+{% endfor %}
 WHEN NOT MATCHED THEN INSERT (
-    order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at,
-    order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date,
-    purchase_date_key, estimated_delivery_date_key, delivered_date_key, updated_at
+    order_id, {{ columns | join(', ') }}
 ) VALUES (
-    src.order_id, src.customer_id, src.order_status, src.order_purchase_timestamp, src.order_approved_at,
-    src.order_delivered_carrier_date, src.order_delivered_customer_date, src.order_estimated_delivery_date,
-    src.purchase_date_key, src.estimated_delivery_date_key, src.delivered_date_key, src.updated_at
+    src.order_id, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_fact_orders') }}

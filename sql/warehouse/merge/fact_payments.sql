@@ -1,17 +1,15 @@
 {% import 'warehouse/macros.jinja' as m with context %}
--- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta.
-{% set columns = ['payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
+-- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta, with
+-- the purchase date key of its order (as merged in this run by fact_orders.sql). Stored payments
+-- of a restaged order follow a change of its purchase date.
+{% set columns = ['purchase_date_key', 'payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
+{% set payment_columns = ['order_id', 'payment_sequential', 'payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.fact_payments', 'merge_source_fact_payments') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
     SELECT
-        order_id,
-        payment_sequential,
-        payment_type,
-        payment_installments,
-        payment_value,
-        updated_at,
+        {{ payment_columns | join(',\n        ') }},
         ROW_NUMBER() OVER (
             PARTITION BY order_id, payment_sequential ORDER BY updated_at DESC NULLS LAST
         ) AS version_rank
@@ -19,28 +17,63 @@ WITH staged_versions AS (
 ),
 
 staged AS (
-    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
+    SELECT {{ payment_columns | join(', ') }}
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
-stored AS (
-    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
-    FROM user_access_layer.fact_payments
-),
-
-changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+incoming AS (
+    -- New payments and newer versions; an older version arriving late leaves the stored row.
     SELECT staged.*
     FROM staged
-    LEFT JOIN stored
+    LEFT JOIN user_access_layer.fact_payments AS stored
         ON stored.order_id = staged.order_id
         AND stored.payment_sequential = staged.payment_sequential
     WHERE stored.order_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
+        OR stored.updated_at IS NULL
+        OR staged.updated_at >= stored.updated_at
+),
+
+restaged_orders AS (
+    SELECT {{ payment_columns | join(', ') }}
+    FROM user_access_layer.fact_payments AS payment
+    WHERE payment.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
+        AND NOT EXISTS (
+            SELECT 1
+            FROM incoming
+            WHERE incoming.order_id = payment.order_id
+                AND incoming.payment_sequential = payment.payment_sequential
         )
+),
+
+candidates AS (
+    SELECT * FROM incoming
+    UNION ALL
+    SELECT * FROM restaged_orders
+),
+
+keyed AS (
+    SELECT
+        candidates.order_id,
+        candidates.payment_sequential,
+        order_fact.purchase_date_key,
+        candidates.payment_type,
+        candidates.payment_installments,
+        candidates.payment_value,
+        candidates.updated_at
+    FROM candidates
+    LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
+),
+
+changed AS (
+    -- New keys, and keys whose values differ.
+    SELECT keyed.*
+    FROM keyed
+    LEFT JOIN user_access_layer.fact_payments AS stored
+        ON stored.order_id = keyed.order_id
+        AND stored.payment_sequential = keyed.payment_sequential
+    WHERE stored.order_id IS NULL
+        OR {{ m.any_differs(columns, 'keyed', 'stored') }}
 )
 
 SELECT * FROM changed
@@ -48,14 +81,12 @@ SELECT * FROM changed
 ON fact_payments.order_id = src.order_id
     AND fact_payments.payment_sequential = src.payment_sequential
 WHEN MATCHED THEN UPDATE SET
-    payment_type = src.payment_type,
-    payment_installments = src.payment_installments,
-    payment_value = src.payment_value,
-    updated_at = src.updated_at
+{% for c in columns %}
+    {{ c }} = src.{{ c }}{{ ',' if not loop.last }}
+{% endfor %}
 WHEN NOT MATCHED THEN INSERT (
-    order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
+    order_id, payment_sequential, {{ columns | join(', ') }}
 ) VALUES (
-    src.order_id, src.payment_sequential, src.payment_type, src.payment_installments, src.payment_value,
-    src.updated_at
+    src.order_id, src.payment_sequential, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_fact_payments') }}

@@ -1,7 +1,7 @@
 {% import 'warehouse/macros.jinja' as m with context %}
 -- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
--- order_reviews delta.
-{% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'updated_at'] %}
+-- order_reviews delta, with the date key of the review's creation.
+{% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'review_creation_date_key', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -22,7 +22,9 @@ WITH staged_versions AS (
 staged AS (
     SELECT
         review_id, order_id, review_score, review_comment_title, review_comment_message,
-        review_creation_date, review_answer_timestamp, updated_at
+        review_creation_date, review_answer_timestamp,
+        {{ m.date_key('review_creation_date') }} AS review_creation_date_key,
+        updated_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
@@ -30,7 +32,7 @@ staged AS (
 stored AS (
     SELECT
         review_id, order_id, review_score, review_comment_title, review_comment_message,
-        review_creation_date, review_answer_timestamp, updated_at
+        review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
     FROM user_access_layer.fact_reviews
 ),
 
@@ -58,12 +60,13 @@ WHEN MATCHED THEN UPDATE SET
     review_comment_message = src.review_comment_message,
     review_creation_date = src.review_creation_date,
     review_answer_timestamp = src.review_answer_timestamp,
+    review_creation_date_key = src.review_creation_date_key,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
     review_id, order_id, review_score, review_comment_title, review_comment_message,
-    review_creation_date, review_answer_timestamp, updated_at
+    review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
 ) VALUES (
     src.review_id, src.order_id, src.review_score, src.review_comment_title, src.review_comment_message,
-    src.review_creation_date, src.review_answer_timestamp, src.updated_at
+    src.review_creation_date, src.review_answer_timestamp, src.review_creation_date_key, src.updated_at
 );
 {{ m.drop_merge_source('merge_source_fact_reviews') }}

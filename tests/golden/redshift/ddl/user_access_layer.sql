@@ -1,10 +1,16 @@
--- The star schema BI tools read. Natural keys for now (a later change moves the dimensions to
--- SCD2 surrogate keys), so each table is keyed by its source identifier. Money is
--- NUMERIC(12,2) everywhere: the original system lost the cents with DECIMAL(10,0).
--- Column names follow the source columns so a value can be traced back without a mapping.
--- Redshift: small dimensions are copied to every node (DISTSTYLE ALL) so joins to them never
--- move data; the order facts are distributed on order_id so facts of one order join locally;
--- facts are sorted on their date key for range-restricted scans.
+-- The star schema BI tools read (docs/warehouse.md draws it). Dimensions that change over time
+-- (customer location, product, seller location) are SCD type 2: one row per version, keyed by a
+-- deterministic md5 surrogate key (macros.jinja: surrogate_key), with valid_from / valid_to /
+-- is_current. Facts carry the keys of the versions current at the order's purchase, and keep the
+-- natural keys too, so a fact promoted before its dimension row (keyed to the unknown member
+-- '000...0') is re-keyed when the row arrives. Money is NUMERIC(12,2) everywhere: the original
+-- system lost the cents with DECIMAL(10,0). Column names follow the source columns.
+--
+-- Redshift: dimensions are copied to every node (DISTSTYLE ALL) so fact-to-dimension joins never
+-- move data; the order facts are distributed on order_id so the facts of one order (and the merge
+-- joins with their delta tables, distributed the same way) stay on one slice; facts are sorted on
+-- a date key, since BI queries restrict by date; dimensions are sorted on their natural key and
+-- valid_from, the order of the "version current at purchase" lookup.
 
 -- Category translations, kept apart from the products: a translation can arrive in an earlier
 -- (or later) run than the products of its category.
@@ -17,21 +23,42 @@ CREATE TABLE IF NOT EXISTS user_access_layer.product_category_translation (
 DISTSTYLE ALL
 ;
 
-CREATE TABLE IF NOT EXISTS user_access_layer.dim_customer (
+-- Every source customer row (Olist makes one per order): customer_id -> the person,
+-- customer_unique_id, that dim_customer is keyed by. Type 1; facts look their customer up here.
+CREATE TABLE IF NOT EXISTS user_access_layer.customer_account (
     customer_id CHAR(32) NOT NULL,
     customer_unique_id CHAR(32),
-    customer_zip_code_prefix CHAR(5),
-    customer_city VARCHAR(256),
-    customer_state CHAR(2),
     updated_at TIMESTAMP,
     PRIMARY KEY (customer_id)
 )
+-- ~100k rows, read by every order merge: on every node.
 DISTSTYLE ALL
 SORTKEY (customer_id)
 ;
 
+-- One row per version of a person's location (zip, city, state).
+CREATE TABLE IF NOT EXISTS user_access_layer.dim_customer (
+    customer_key CHAR(32) NOT NULL,
+    customer_unique_id CHAR(32),
+    customer_zip_code_prefix CHAR(5),
+    customer_city VARCHAR(256),
+    customer_state CHAR(2),
+    valid_from TIMESTAMP NOT NULL,
+    valid_to TIMESTAMP NOT NULL,
+    is_current BOOLEAN NOT NULL,
+    updated_at TIMESTAMP,
+    PRIMARY KEY (customer_key)
+)
+-- ~100k rows at Kaggle's scale: small enough for a copy per node. Past a few million versions,
+-- switch to DISTSTYLE KEY on customer_key.
+DISTSTYLE ALL
+SORTKEY (customer_unique_id, valid_from)
+;
+
+-- One row per version of a product (category, English category name, weight, dimensions).
 CREATE TABLE IF NOT EXISTS user_access_layer.dim_product (
-    product_id CHAR(32) NOT NULL,
+    product_key CHAR(32) NOT NULL,
+    product_id CHAR(32),
     product_category_name VARCHAR(256),
     -- 'unknown' when the category (or its translation) is missing.
     product_category_name_english VARCHAR(256) NOT NULL,
@@ -42,23 +69,31 @@ CREATE TABLE IF NOT EXISTS user_access_layer.dim_product (
     product_length_cm INTEGER,
     product_height_cm INTEGER,
     product_width_cm INTEGER,
+    valid_from TIMESTAMP NOT NULL,
+    valid_to TIMESTAMP NOT NULL,
+    is_current BOOLEAN NOT NULL,
     updated_at TIMESTAMP,
-    PRIMARY KEY (product_id)
+    PRIMARY KEY (product_key)
 )
 DISTSTYLE ALL
-SORTKEY (product_id)
+SORTKEY (product_id, valid_from)
 ;
 
+-- One row per version of a seller's location.
 CREATE TABLE IF NOT EXISTS user_access_layer.dim_seller (
-    seller_id CHAR(32) NOT NULL,
+    seller_key CHAR(32) NOT NULL,
+    seller_id CHAR(32),
     seller_zip_code_prefix CHAR(5),
     seller_city VARCHAR(256),
     seller_state CHAR(2),
+    valid_from TIMESTAMP NOT NULL,
+    valid_to TIMESTAMP NOT NULL,
+    is_current BOOLEAN NOT NULL,
     updated_at TIMESTAMP,
-    PRIMARY KEY (seller_id)
+    PRIMARY KEY (seller_key)
 )
 DISTSTYLE ALL
-SORTKEY (seller_id)
+SORTKEY (seller_id, valid_from)
 ;
 
 -- day_of_week: 0 = Sunday .. 6 = Saturday (EXTRACT(DOW), the same on PostgreSQL and Redshift).
@@ -112,9 +147,13 @@ DISTSTYLE ALL
 SORTKEY (geolocation_zip_code_prefix)
 ;
 
+-- Accumulating snapshot, grain: one order. Each milestone has its timestamp and date key (NULL
+-- until reached); the item columns are the sums of the order's rows in fact_order_items, kept
+-- right when items arrive in a later run than their order.
 CREATE TABLE IF NOT EXISTS user_access_layer.fact_orders (
     order_id CHAR(32) NOT NULL,
     customer_id CHAR(32),
+    customer_key CHAR(32) NOT NULL,
     order_status VARCHAR(256),
     order_purchase_timestamp TIMESTAMP,
     order_approved_at TIMESTAMP,
@@ -122,8 +161,18 @@ CREATE TABLE IF NOT EXISTS user_access_layer.fact_orders (
     order_delivered_customer_date TIMESTAMP,
     order_estimated_delivery_date TIMESTAMP,
     purchase_date_key INTEGER,
+    approved_date_key INTEGER,
+    delivered_carrier_date_key INTEGER,
+    delivered_customer_date_key INTEGER,
     estimated_delivery_date_key INTEGER,
-    delivered_date_key INTEGER,
+    -- Delivered on a later calendar day than estimated; NULL until delivered.
+    is_delivered_late BOOLEAN,
+    -- Calendar days from purchase to delivery; NULL until delivered.
+    days_to_deliver INTEGER,
+    item_count INTEGER,
+    items_value NUMERIC(12,2),
+    freight_value NUMERIC(12,2),
+    order_total NUMERIC(12,2),
     updated_at TIMESTAMP,
     PRIMARY KEY (order_id)
 )
@@ -132,15 +181,19 @@ DISTKEY (order_id)
 SORTKEY (purchase_date_key)
 ;
 
+-- Grain: one order item.
 CREATE TABLE IF NOT EXISTS user_access_layer.fact_order_items (
     order_id CHAR(32) NOT NULL,
     order_item_id INTEGER NOT NULL,
+    purchase_date_key INTEGER,
+    customer_key CHAR(32) NOT NULL,
+    product_key CHAR(32) NOT NULL,
+    seller_key CHAR(32) NOT NULL,
     product_id CHAR(32),
     seller_id CHAR(32),
     shipping_limit_date TIMESTAMP,
     price NUMERIC(12,2),
     freight_value NUMERIC(12,2),
-    purchase_date_key INTEGER,
     updated_at TIMESTAMP,
     PRIMARY KEY (order_id, order_item_id)
 )
@@ -149,21 +202,24 @@ DISTKEY (order_id)
 SORTKEY (purchase_date_key)
 ;
 
+-- Grain: one payment row of an order (sequential, type, installments, value).
 CREATE TABLE IF NOT EXISTS user_access_layer.fact_payments (
     order_id CHAR(32) NOT NULL,
     payment_sequential INTEGER NOT NULL,
+    -- The order's purchase date: a payment has no date of its own.
+    purchase_date_key INTEGER,
     payment_type VARCHAR(256),
     payment_installments INTEGER,
     payment_value NUMERIC(12,2),
     updated_at TIMESTAMP,
     PRIMARY KEY (order_id, payment_sequential)
 )
--- No date of its own: sorted on the distribution key, which also serves the merge join.
 DISTSTYLE KEY
 DISTKEY (order_id)
-SORTKEY (order_id)
+SORTKEY (purchase_date_key)
 ;
 
+-- Grain: one review of one order (a review_id can cover several orders).
 CREATE TABLE IF NOT EXISTS user_access_layer.fact_reviews (
     review_id CHAR(32) NOT NULL,
     order_id CHAR(32) NOT NULL,
@@ -172,10 +228,11 @@ CREATE TABLE IF NOT EXISTS user_access_layer.fact_reviews (
     review_comment_message VARCHAR(65535),
     review_creation_date TIMESTAMP,
     review_answer_timestamp TIMESTAMP,
+    review_creation_date_key INTEGER,
     updated_at TIMESTAMP,
     PRIMARY KEY (review_id, order_id)
 )
 DISTSTYLE KEY
 DISTKEY (order_id)
-SORTKEY (review_creation_date)
+SORTKEY (review_creation_date_key)
 ;

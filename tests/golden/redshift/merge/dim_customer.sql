@@ -1,8 +1,10 @@
--- dim_customer: one row per customer_id (natural key), from the customers delta.
+-- dim_customer: SCD type 2 on the location (zip, city, state) of a person, customer_unique_id.
+-- Olist writes one customer row per order, so a person's rows, ordered by updated_at, are the
+-- history of their address: each change opens a version (macros.jinja: scd2_versions). Also
+-- inserts the unknown member once.
 CREATE TEMP TABLE merge_source_dim_customer AS
-WITH staged_versions AS (
-    -- The lookback window re-extracts rows already staged: keep the newest version of each key
-    -- (MERGE, on Redshift too, needs at most one source row per target row).
+WITH staged_rows AS (
+    -- The lookback window re-extracts rows already staged: the newest version of each row.
     SELECT
         customer_id,
         customer_unique_id,
@@ -10,55 +12,191 @@ WITH staged_versions AS (
         customer_city,
         customer_state,
         updated_at,
-        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY updated_at DESC NULLS LAST) AS row_rank
     FROM staging_layer.customers
 ),
 
-staged AS (
-    SELECT customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
-    FROM staged_versions
-    WHERE version_rank = 1
+person_rows AS (
+    SELECT
+        staged_rows.*,
+        -- Two rows of one person with the same updated_at cannot both open a version: the
+        -- greatest customer_id wins, so the outcome does not depend on the load order.
+        ROW_NUMBER() OVER (
+            PARTITION BY customer_unique_id, updated_at ORDER BY customer_id DESC
+        ) AS tie_rank
+    FROM staged_rows
+    WHERE row_rank = 1
 ),
 
-stored AS (
-    SELECT customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
+staged AS (
+    SELECT customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
+    FROM person_rows
+    WHERE tie_rank = 1
+),
+
+current_versions AS (
+    SELECT customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, valid_from, updated_at
     FROM user_access_layer.dim_customer
+    WHERE is_current AND customer_unique_id IS NOT NULL
+),
+
+observations AS (
+    SELECT
+        customer_unique_id,
+        customer_zip_code_prefix,
+        customer_city,
+        customer_state,
+        updated_at,
+        valid_from AS stored_valid_from,
+        0 AS source_order
+    FROM current_versions
+    WHERE customer_unique_id IN (SELECT customer_unique_id FROM staged WHERE customer_unique_id IS NOT NULL)
+    UNION ALL
+    SELECT
+        staged.customer_unique_id,
+        staged.customer_zip_code_prefix,
+        staged.customer_city,
+        staged.customer_state,
+        staged.updated_at,
+        CAST(NULL AS TIMESTAMP) AS stored_valid_from,
+        1 AS source_order
+    FROM staged
+    LEFT JOIN current_versions AS stored ON stored.customer_unique_id = staged.customer_unique_id
+    WHERE stored.customer_unique_id IS NULL OR staged.updated_at > stored.updated_at
+),
+
+sequenced AS (
+    SELECT
+        observations.*,
+        LAG(customer_zip_code_prefix) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_customer_zip_code_prefix,
+        LAG(customer_city) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_customer_city,
+        LAG(customer_state) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_customer_state,
+        ROW_NUMBER() OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS sequence_number
+    FROM observations
+),
+
+flagged AS (
+    SELECT
+        sequenced.*,
+        CASE
+            WHEN sequence_number = 1 THEN 1
+            WHEN (
+                COALESCE(customer_zip_code_prefix <> previous_customer_zip_code_prefix, customer_zip_code_prefix IS NOT NULL OR previous_customer_zip_code_prefix IS NOT NULL) OR
+                COALESCE(customer_city <> previous_customer_city, customer_city IS NOT NULL OR previous_customer_city IS NOT NULL) OR
+                COALESCE(customer_state <> previous_customer_state, customer_state IS NOT NULL OR previous_customer_state IS NOT NULL)
+            ) THEN 1
+            ELSE 0
+        END AS opens_version
+    FROM sequenced
+),
+
+islands AS (
+    SELECT
+        flagged.*,
+        SUM(opens_version) OVER (PARTITION BY customer_unique_id ORDER BY sequence_number ROWS UNBOUNDED PRECEDING) AS version_number
+    FROM flagged
+),
+
+grouped AS (
+    -- The rows of an island carry equal tracked values, so MAX returns that value.
+    SELECT
+        customer_unique_id,
+        version_number,
+        MAX(customer_zip_code_prefix) AS customer_zip_code_prefix,
+        MAX(customer_city) AS customer_city,
+        MAX(customer_state) AS customer_state,
+        MAX(stored_valid_from) AS stored_valid_from,
+        MIN(updated_at) AS opened_at,
+        MAX(updated_at) AS updated_at
+    FROM islands
+    GROUP BY customer_unique_id, version_number
+),
+
+dated AS (
+    SELECT
+        grouped.*,
+        CASE
+            WHEN stored_valid_from IS NOT NULL THEN stored_valid_from
+            WHEN version_number = 1 THEN CAST('1900-01-01' AS TIMESTAMP)
+            ELSE opened_at
+        END AS valid_from
+    FROM grouped
+),
+
+versions AS (
+    SELECT
+        MD5(CAST(customer_unique_id AS VARCHAR(32)) || '|' || TO_CHAR(valid_from, 'YYYY-MM-DD HH24:MI:SS.US')) AS customer_key,
+        customer_unique_id,
+        customer_zip_code_prefix,
+        customer_city,
+        customer_state,
+        valid_from,
+        COALESCE(
+            LEAD(valid_from) OVER (PARTITION BY customer_unique_id ORDER BY version_number), CAST('9999-12-31' AS TIMESTAMP)
+        ) AS valid_to,
+        CASE
+            WHEN LEAD(valid_from) OVER (PARTITION BY customer_unique_id ORDER BY version_number) IS NULL THEN TRUE
+            ELSE FALSE
+        END AS is_current,
+        updated_at
+    FROM dated
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer: re-running a
-    -- batch, or promoting an older one late, changes nothing.
-    SELECT staged.*
-    FROM staged
-    LEFT JOIN stored ON stored.customer_id = staged.customer_id
-    WHERE stored.customer_id IS NULL
+    -- New versions, and stored versions whose bounds or updated_at moved.
+    SELECT versions.*
+    FROM versions
+    LEFT JOIN user_access_layer.dim_customer AS stored ON stored.customer_key = versions.customer_key
+    WHERE stored.customer_key IS NULL
         OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND (
-                COALESCE(staged.customer_unique_id <> stored.customer_unique_id, staged.customer_unique_id IS NOT NULL OR stored.customer_unique_id IS NOT NULL) OR
-                COALESCE(staged.customer_zip_code_prefix <> stored.customer_zip_code_prefix, staged.customer_zip_code_prefix IS NOT NULL OR stored.customer_zip_code_prefix IS NOT NULL) OR
-                COALESCE(staged.customer_city <> stored.customer_city, staged.customer_city IS NOT NULL OR stored.customer_city IS NOT NULL) OR
-                COALESCE(staged.customer_state <> stored.customer_state, staged.customer_state IS NOT NULL OR stored.customer_state IS NOT NULL) OR
-                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(versions.customer_unique_id <> stored.customer_unique_id, versions.customer_unique_id IS NOT NULL OR stored.customer_unique_id IS NOT NULL) OR
+                COALESCE(versions.customer_zip_code_prefix <> stored.customer_zip_code_prefix, versions.customer_zip_code_prefix IS NOT NULL OR stored.customer_zip_code_prefix IS NOT NULL) OR
+                COALESCE(versions.customer_city <> stored.customer_city, versions.customer_city IS NOT NULL OR stored.customer_city IS NOT NULL) OR
+                COALESCE(versions.customer_state <> stored.customer_state, versions.customer_state IS NOT NULL OR stored.customer_state IS NOT NULL) OR
+                COALESCE(versions.valid_to <> stored.valid_to, versions.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
+                COALESCE(versions.is_current <> stored.is_current, versions.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
+                COALESCE(versions.updated_at <> stored.updated_at, versions.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
             )
-        )
+),
+
+unknown_member AS (
+    SELECT
+        '00000000000000000000000000000000' AS customer_key,
+        CAST(NULL AS CHAR(32)) AS customer_unique_id,
+        CAST(NULL AS CHAR(5)) AS customer_zip_code_prefix,
+        CAST(NULL AS VARCHAR(256)) AS customer_city,
+        CAST(NULL AS CHAR(2)) AS customer_state,
+        CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
+        CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
+        TRUE AS is_current,
+        CAST(NULL AS TIMESTAMP) AS updated_at
+    FROM (
+        SELECT COUNT(*) AS stored_rows FROM user_access_layer.dim_customer WHERE customer_key = '00000000000000000000000000000000'
+    ) AS probe
+    WHERE probe.stored_rows = 0
 )
 
-SELECT * FROM changed;
+SELECT * FROM changed
+UNION ALL
+SELECT * FROM unknown_member;
 MERGE INTO user_access_layer.dim_customer
 USING merge_source_dim_customer AS src
-ON dim_customer.customer_id = src.customer_id
+ON dim_customer.customer_key = src.customer_key
 WHEN MATCHED THEN UPDATE SET
     customer_unique_id = src.customer_unique_id,
     customer_zip_code_prefix = src.customer_zip_code_prefix,
     customer_city = src.customer_city,
     customer_state = src.customer_state,
+    valid_from = src.valid_from,
+    valid_to = src.valid_to,
+    is_current = src.is_current,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    customer_id, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, updated_at
+    customer_key, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state,
+    valid_from, valid_to, is_current, updated_at
 ) VALUES (
-    src.customer_id, src.customer_unique_id, src.customer_zip_code_prefix, src.customer_city, src.customer_state,
-    src.updated_at
+    src.customer_key, src.customer_unique_id, src.customer_zip_code_prefix, src.customer_city,
+    src.customer_state, src.valid_from, src.valid_to, src.is_current, src.updated_at
 );
 DROP TABLE merge_source_dim_customer;
 

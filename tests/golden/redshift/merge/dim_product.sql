@@ -1,10 +1,13 @@
--- dim_product: one row per product_id with the English category name ('unknown' when the
--- product has no category or the category no translation). Runs after
--- product_category_translation.sql, so a translation staged in this run is already there.
+-- dim_product: SCD type 2 on the product's attributes (category, name and description lengths,
+-- photos, weight, dimensions); a change opens a version at the source row's updated_at
+-- (macros.jinja: scd2_versions). The English category name ('unknown' when the product has no
+-- category or the category no translation) is looked up, not tracked: a translation that arrives
+-- or changes corrects every version of its category in place, so facts keep their keys. Runs
+-- after product_category_translation.sql, so a translation staged in this run is already there.
+-- Also inserts the unknown member once.
 CREATE TEMP TABLE merge_source_dim_product AS
 WITH staged_versions AS (
-    -- The lookback window re-extracts rows already staged: keep the newest version of each key
-    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key.
     SELECT
         product_id,
         product_category_name,
@@ -21,39 +24,171 @@ WITH staged_versions AS (
 ),
 
 staged AS (
-    SELECT
-        product_id, product_category_name, product_name_length, product_description_length,
-        product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm,
-        updated_at
+    SELECT product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, updated_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
-retranslated AS (
-    -- Products merged in earlier runs whose category got a translation in this run: they must
-    -- pick up the English name although the product itself did not change.
+current_versions AS (
+    SELECT product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, updated_at
+    FROM user_access_layer.dim_product
+    WHERE is_current AND product_id IS NOT NULL
+),
+
+observations AS (
     SELECT
-        product_id, product_category_name, product_name_length, product_description_length,
-        product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm,
+        product_id,
+        product_category_name,
+        product_name_length,
+        product_description_length,
+        product_photos_qty,
+        product_weight_g,
+        product_length_cm,
+        product_height_cm,
+        product_width_cm,
+        updated_at,
+        valid_from AS stored_valid_from,
+        0 AS source_order
+    FROM current_versions
+    WHERE product_id IN (SELECT product_id FROM staged WHERE product_id IS NOT NULL)
+    UNION ALL
+    SELECT
+        staged.product_id,
+        staged.product_category_name,
+        staged.product_name_length,
+        staged.product_description_length,
+        staged.product_photos_qty,
+        staged.product_weight_g,
+        staged.product_length_cm,
+        staged.product_height_cm,
+        staged.product_width_cm,
+        staged.updated_at,
+        CAST(NULL AS TIMESTAMP) AS stored_valid_from,
+        1 AS source_order
+    FROM staged
+    LEFT JOIN current_versions AS stored ON stored.product_id = staged.product_id
+    WHERE stored.product_id IS NULL OR staged.updated_at > stored.updated_at
+),
+
+sequenced AS (
+    SELECT
+        observations.*,
+        LAG(product_category_name) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_category_name,
+        LAG(product_name_length) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_name_length,
+        LAG(product_description_length) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_description_length,
+        LAG(product_photos_qty) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_photos_qty,
+        LAG(product_weight_g) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_weight_g,
+        LAG(product_length_cm) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_length_cm,
+        LAG(product_height_cm) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_height_cm,
+        LAG(product_width_cm) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_width_cm,
+        ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS sequence_number
+    FROM observations
+),
+
+flagged AS (
+    SELECT
+        sequenced.*,
+        CASE
+            WHEN sequence_number = 1 THEN 1
+            WHEN (
+                COALESCE(product_category_name <> previous_product_category_name, product_category_name IS NOT NULL OR previous_product_category_name IS NOT NULL) OR
+                COALESCE(product_name_length <> previous_product_name_length, product_name_length IS NOT NULL OR previous_product_name_length IS NOT NULL) OR
+                COALESCE(product_description_length <> previous_product_description_length, product_description_length IS NOT NULL OR previous_product_description_length IS NOT NULL) OR
+                COALESCE(product_photos_qty <> previous_product_photos_qty, product_photos_qty IS NOT NULL OR previous_product_photos_qty IS NOT NULL) OR
+                COALESCE(product_weight_g <> previous_product_weight_g, product_weight_g IS NOT NULL OR previous_product_weight_g IS NOT NULL) OR
+                COALESCE(product_length_cm <> previous_product_length_cm, product_length_cm IS NOT NULL OR previous_product_length_cm IS NOT NULL) OR
+                COALESCE(product_height_cm <> previous_product_height_cm, product_height_cm IS NOT NULL OR previous_product_height_cm IS NOT NULL) OR
+                COALESCE(product_width_cm <> previous_product_width_cm, product_width_cm IS NOT NULL OR previous_product_width_cm IS NOT NULL)
+            ) THEN 1
+            ELSE 0
+        END AS opens_version
+    FROM sequenced
+),
+
+islands AS (
+    SELECT
+        flagged.*,
+        SUM(opens_version) OVER (PARTITION BY product_id ORDER BY sequence_number ROWS UNBOUNDED PRECEDING) AS version_number
+    FROM flagged
+),
+
+grouped AS (
+    -- The rows of an island carry equal tracked values, so MAX returns that value.
+    SELECT
+        product_id,
+        version_number,
+        MAX(product_category_name) AS product_category_name,
+        MAX(product_name_length) AS product_name_length,
+        MAX(product_description_length) AS product_description_length,
+        MAX(product_photos_qty) AS product_photos_qty,
+        MAX(product_weight_g) AS product_weight_g,
+        MAX(product_length_cm) AS product_length_cm,
+        MAX(product_height_cm) AS product_height_cm,
+        MAX(product_width_cm) AS product_width_cm,
+        MAX(stored_valid_from) AS stored_valid_from,
+        MIN(updated_at) AS opened_at,
+        MAX(updated_at) AS updated_at
+    FROM islands
+    GROUP BY product_id, version_number
+),
+
+dated AS (
+    SELECT
+        grouped.*,
+        CASE
+            WHEN stored_valid_from IS NOT NULL THEN stored_valid_from
+            WHEN version_number = 1 THEN CAST('1900-01-01' AS TIMESTAMP)
+            ELSE opened_at
+        END AS valid_from
+    FROM grouped
+),
+
+versions AS (
+    SELECT
+        MD5(CAST(product_id AS VARCHAR(32)) || '|' || TO_CHAR(valid_from, 'YYYY-MM-DD HH24:MI:SS.US')) AS product_key,
+        product_id,
+        product_category_name,
+        product_name_length,
+        product_description_length,
+        product_photos_qty,
+        product_weight_g,
+        product_length_cm,
+        product_height_cm,
+        product_width_cm,
+        valid_from,
+        COALESCE(
+            LEAD(valid_from) OVER (PARTITION BY product_id ORDER BY version_number), CAST('9999-12-31' AS TIMESTAMP)
+        ) AS valid_to,
+        CASE
+            WHEN LEAD(valid_from) OVER (PARTITION BY product_id ORDER BY version_number) IS NULL THEN TRUE
+            ELSE FALSE
+        END AS is_current,
         updated_at
+    FROM dated
+),
+
+retranslated AS (
+    -- Versions of other products whose category got a translation in this run.
+    SELECT
+        product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, valid_to, is_current, updated_at
     FROM user_access_layer.dim_product
     WHERE product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
     )
-    AND product_id NOT IN (SELECT product_id FROM staged WHERE product_id IS NOT NULL)
+    AND product_key NOT IN (SELECT product_key FROM versions)
 ),
 
 candidates AS (
-    SELECT * FROM staged
+    SELECT * FROM versions
     UNION ALL
     SELECT * FROM retranslated
 ),
 
 translated AS (
     SELECT
+        candidates.product_key,
         candidates.product_id,
         candidates.product_category_name,
-        COALESCE(translation.product_category_name_english, 'unknown') AS product_category_name_english,
         candidates.product_name_length,
         candidates.product_description_length,
         candidates.product_photos_qty,
@@ -61,31 +196,25 @@ translated AS (
         candidates.product_length_cm,
         candidates.product_height_cm,
         candidates.product_width_cm,
+        COALESCE(translation.product_category_name_english, 'unknown') AS product_category_name_english,
+        candidates.valid_from,
+        candidates.valid_to,
+        candidates.is_current,
         candidates.updated_at
     FROM candidates
     LEFT JOIN user_access_layer.product_category_translation AS translation
         ON translation.product_category_name = candidates.product_category_name
 ),
 
-stored AS (
-    SELECT
-        product_id, product_category_name, product_category_name_english, product_name_length,
-        product_description_length, product_photos_qty, product_weight_g, product_length_cm,
-        product_height_cm, product_width_cm, updated_at
-    FROM user_access_layer.dim_product
-),
-
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New versions, and stored versions whose bounds, updated_at or English name moved.
     SELECT translated.*
     FROM translated
-    LEFT JOIN stored ON stored.product_id = translated.product_id
-    WHERE stored.product_id IS NULL
+    LEFT JOIN user_access_layer.dim_product AS stored ON stored.product_key = translated.product_key
+    WHERE stored.product_key IS NULL
         OR (
-            (stored.updated_at IS NULL OR translated.updated_at >= stored.updated_at)
-            AND (
+                COALESCE(translated.product_id <> stored.product_id, translated.product_id IS NOT NULL OR stored.product_id IS NOT NULL) OR
                 COALESCE(translated.product_category_name <> stored.product_category_name, translated.product_category_name IS NOT NULL OR stored.product_category_name IS NOT NULL) OR
-                COALESCE(translated.product_category_name_english <> stored.product_category_name_english, translated.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
                 COALESCE(translated.product_name_length <> stored.product_name_length, translated.product_name_length IS NOT NULL OR stored.product_name_length IS NOT NULL) OR
                 COALESCE(translated.product_description_length <> stored.product_description_length, translated.product_description_length IS NOT NULL OR stored.product_description_length IS NOT NULL) OR
                 COALESCE(translated.product_photos_qty <> stored.product_photos_qty, translated.product_photos_qty IS NOT NULL OR stored.product_photos_qty IS NOT NULL) OR
@@ -93,18 +222,45 @@ changed AS (
                 COALESCE(translated.product_length_cm <> stored.product_length_cm, translated.product_length_cm IS NOT NULL OR stored.product_length_cm IS NOT NULL) OR
                 COALESCE(translated.product_height_cm <> stored.product_height_cm, translated.product_height_cm IS NOT NULL OR stored.product_height_cm IS NOT NULL) OR
                 COALESCE(translated.product_width_cm <> stored.product_width_cm, translated.product_width_cm IS NOT NULL OR stored.product_width_cm IS NOT NULL) OR
+                COALESCE(translated.product_category_name_english <> stored.product_category_name_english, translated.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
+                COALESCE(translated.valid_to <> stored.valid_to, translated.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
+                COALESCE(translated.is_current <> stored.is_current, translated.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
                 COALESCE(translated.updated_at <> stored.updated_at, translated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
             )
-        )
+),
+
+unknown_member AS (
+    SELECT
+        '00000000000000000000000000000000' AS product_key,
+        CAST(NULL AS CHAR(32)) AS product_id,
+        CAST(NULL AS VARCHAR(256)) AS product_category_name,
+        CAST(NULL AS INTEGER) AS product_name_length,
+        CAST(NULL AS INTEGER) AS product_description_length,
+        CAST(NULL AS INTEGER) AS product_photos_qty,
+        CAST(NULL AS INTEGER) AS product_weight_g,
+        CAST(NULL AS INTEGER) AS product_length_cm,
+        CAST(NULL AS INTEGER) AS product_height_cm,
+        CAST(NULL AS INTEGER) AS product_width_cm,
+        CAST('unknown' AS VARCHAR(256)) AS product_category_name_english,
+        CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
+        CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
+        TRUE AS is_current,
+        CAST(NULL AS TIMESTAMP) AS updated_at
+    FROM (
+        SELECT COUNT(*) AS stored_rows FROM user_access_layer.dim_product WHERE product_key = '00000000000000000000000000000000'
+    ) AS probe
+    WHERE probe.stored_rows = 0
 )
 
-SELECT * FROM changed;
+SELECT * FROM changed
+UNION ALL
+SELECT * FROM unknown_member;
 MERGE INTO user_access_layer.dim_product
 USING merge_source_dim_product AS src
-ON dim_product.product_id = src.product_id
+ON dim_product.product_key = src.product_key
 WHEN MATCHED THEN UPDATE SET
+    product_id = src.product_id,
     product_category_name = src.product_category_name,
-    product_category_name_english = src.product_category_name_english,
     product_name_length = src.product_name_length,
     product_description_length = src.product_description_length,
     product_photos_qty = src.product_photos_qty,
@@ -112,15 +268,17 @@ WHEN MATCHED THEN UPDATE SET
     product_length_cm = src.product_length_cm,
     product_height_cm = src.product_height_cm,
     product_width_cm = src.product_width_cm,
+    product_category_name_english = src.product_category_name_english,
+    valid_from = src.valid_from,
+    valid_to = src.valid_to,
+    is_current = src.is_current,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    product_id, product_category_name, product_category_name_english, product_name_length,
-    product_description_length, product_photos_qty, product_weight_g, product_length_cm,
-    product_height_cm, product_width_cm, updated_at
+    product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm,
+    product_category_name_english, valid_from, valid_to, is_current, updated_at
 ) VALUES (
-    src.product_id, src.product_category_name, src.product_category_name_english, src.product_name_length,
-    src.product_description_length, src.product_photos_qty, src.product_weight_g, src.product_length_cm,
-    src.product_height_cm, src.product_width_cm, src.updated_at
+    src.product_key, src.product_id, src.product_category_name, src.product_name_length, src.product_description_length, src.product_photos_qty, src.product_weight_g, src.product_length_cm, src.product_height_cm, src.product_width_cm,
+    src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at
 );
 DROP TABLE merge_source_dim_product;
 

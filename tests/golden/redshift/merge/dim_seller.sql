@@ -1,8 +1,8 @@
--- dim_seller: one row per seller_id (natural key), from the sellers delta.
+-- dim_seller: SCD type 2 on the seller's location (zip, city, state); a move opens a version at
+-- the source row's updated_at (macros.jinja: scd2_versions). Also inserts the unknown member once.
 CREATE TEMP TABLE merge_source_dim_seller AS
 WITH staged_versions AS (
-    -- The lookback window re-extracts rows already staged: keep the newest version of each key
-    -- (MERGE, on Redshift too, needs at most one source row per target row).
+    -- The lookback window re-extracts rows already staged: keep the newest version of each key.
     SELECT
         seller_id,
         seller_zip_code_prefix,
@@ -19,41 +19,169 @@ staged AS (
     WHERE version_rank = 1
 ),
 
-stored AS (
-    SELECT seller_id, seller_zip_code_prefix, seller_city, seller_state, updated_at
+current_versions AS (
+    SELECT seller_id, seller_zip_code_prefix, seller_city, seller_state, valid_from, updated_at
     FROM user_access_layer.dim_seller
+    WHERE is_current AND seller_id IS NOT NULL
+),
+
+observations AS (
+    SELECT
+        seller_id,
+        seller_zip_code_prefix,
+        seller_city,
+        seller_state,
+        updated_at,
+        valid_from AS stored_valid_from,
+        0 AS source_order
+    FROM current_versions
+    WHERE seller_id IN (SELECT seller_id FROM staged WHERE seller_id IS NOT NULL)
+    UNION ALL
+    SELECT
+        staged.seller_id,
+        staged.seller_zip_code_prefix,
+        staged.seller_city,
+        staged.seller_state,
+        staged.updated_at,
+        CAST(NULL AS TIMESTAMP) AS stored_valid_from,
+        1 AS source_order
+    FROM staged
+    LEFT JOIN current_versions AS stored ON stored.seller_id = staged.seller_id
+    WHERE stored.seller_id IS NULL OR staged.updated_at > stored.updated_at
+),
+
+sequenced AS (
+    SELECT
+        observations.*,
+        LAG(seller_zip_code_prefix) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_seller_zip_code_prefix,
+        LAG(seller_city) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_seller_city,
+        LAG(seller_state) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_seller_state,
+        ROW_NUMBER() OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS sequence_number
+    FROM observations
+),
+
+flagged AS (
+    SELECT
+        sequenced.*,
+        CASE
+            WHEN sequence_number = 1 THEN 1
+            WHEN (
+                COALESCE(seller_zip_code_prefix <> previous_seller_zip_code_prefix, seller_zip_code_prefix IS NOT NULL OR previous_seller_zip_code_prefix IS NOT NULL) OR
+                COALESCE(seller_city <> previous_seller_city, seller_city IS NOT NULL OR previous_seller_city IS NOT NULL) OR
+                COALESCE(seller_state <> previous_seller_state, seller_state IS NOT NULL OR previous_seller_state IS NOT NULL)
+            ) THEN 1
+            ELSE 0
+        END AS opens_version
+    FROM sequenced
+),
+
+islands AS (
+    SELECT
+        flagged.*,
+        SUM(opens_version) OVER (PARTITION BY seller_id ORDER BY sequence_number ROWS UNBOUNDED PRECEDING) AS version_number
+    FROM flagged
+),
+
+grouped AS (
+    -- The rows of an island carry equal tracked values, so MAX returns that value.
+    SELECT
+        seller_id,
+        version_number,
+        MAX(seller_zip_code_prefix) AS seller_zip_code_prefix,
+        MAX(seller_city) AS seller_city,
+        MAX(seller_state) AS seller_state,
+        MAX(stored_valid_from) AS stored_valid_from,
+        MIN(updated_at) AS opened_at,
+        MAX(updated_at) AS updated_at
+    FROM islands
+    GROUP BY seller_id, version_number
+),
+
+dated AS (
+    SELECT
+        grouped.*,
+        CASE
+            WHEN stored_valid_from IS NOT NULL THEN stored_valid_from
+            WHEN version_number = 1 THEN CAST('1900-01-01' AS TIMESTAMP)
+            ELSE opened_at
+        END AS valid_from
+    FROM grouped
+),
+
+versions AS (
+    SELECT
+        MD5(CAST(seller_id AS VARCHAR(32)) || '|' || TO_CHAR(valid_from, 'YYYY-MM-DD HH24:MI:SS.US')) AS seller_key,
+        seller_id,
+        seller_zip_code_prefix,
+        seller_city,
+        seller_state,
+        valid_from,
+        COALESCE(
+            LEAD(valid_from) OVER (PARTITION BY seller_id ORDER BY version_number), CAST('9999-12-31' AS TIMESTAMP)
+        ) AS valid_to,
+        CASE
+            WHEN LEAD(valid_from) OVER (PARTITION BY seller_id ORDER BY version_number) IS NULL THEN TRUE
+            ELSE FALSE
+        END AS is_current,
+        updated_at
+    FROM dated
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
-    SELECT staged.*
-    FROM staged
-    LEFT JOIN stored ON stored.seller_id = staged.seller_id
-    WHERE stored.seller_id IS NULL
+    -- New versions, and stored versions whose bounds or updated_at moved.
+    SELECT versions.*
+    FROM versions
+    LEFT JOIN user_access_layer.dim_seller AS stored ON stored.seller_key = versions.seller_key
+    WHERE stored.seller_key IS NULL
         OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND (
-                COALESCE(staged.seller_zip_code_prefix <> stored.seller_zip_code_prefix, staged.seller_zip_code_prefix IS NOT NULL OR stored.seller_zip_code_prefix IS NOT NULL) OR
-                COALESCE(staged.seller_city <> stored.seller_city, staged.seller_city IS NOT NULL OR stored.seller_city IS NOT NULL) OR
-                COALESCE(staged.seller_state <> stored.seller_state, staged.seller_state IS NOT NULL OR stored.seller_state IS NOT NULL) OR
-                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(versions.seller_id <> stored.seller_id, versions.seller_id IS NOT NULL OR stored.seller_id IS NOT NULL) OR
+                COALESCE(versions.seller_zip_code_prefix <> stored.seller_zip_code_prefix, versions.seller_zip_code_prefix IS NOT NULL OR stored.seller_zip_code_prefix IS NOT NULL) OR
+                COALESCE(versions.seller_city <> stored.seller_city, versions.seller_city IS NOT NULL OR stored.seller_city IS NOT NULL) OR
+                COALESCE(versions.seller_state <> stored.seller_state, versions.seller_state IS NOT NULL OR stored.seller_state IS NOT NULL) OR
+                COALESCE(versions.valid_to <> stored.valid_to, versions.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
+                COALESCE(versions.is_current <> stored.is_current, versions.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
+                COALESCE(versions.updated_at <> stored.updated_at, versions.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
             )
-        )
+),
+
+unknown_member AS (
+    SELECT
+        '00000000000000000000000000000000' AS seller_key,
+        CAST(NULL AS CHAR(32)) AS seller_id,
+        CAST(NULL AS CHAR(5)) AS seller_zip_code_prefix,
+        CAST(NULL AS VARCHAR(256)) AS seller_city,
+        CAST(NULL AS CHAR(2)) AS seller_state,
+        CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
+        CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
+        TRUE AS is_current,
+        CAST(NULL AS TIMESTAMP) AS updated_at
+    FROM (
+        SELECT COUNT(*) AS stored_rows FROM user_access_layer.dim_seller WHERE seller_key = '00000000000000000000000000000000'
+    ) AS probe
+    WHERE probe.stored_rows = 0
 )
 
-SELECT * FROM changed;
+SELECT * FROM changed
+UNION ALL
+SELECT * FROM unknown_member;
 MERGE INTO user_access_layer.dim_seller
 USING merge_source_dim_seller AS src
-ON dim_seller.seller_id = src.seller_id
+ON dim_seller.seller_key = src.seller_key
 WHEN MATCHED THEN UPDATE SET
+    seller_id = src.seller_id,
     seller_zip_code_prefix = src.seller_zip_code_prefix,
     seller_city = src.seller_city,
     seller_state = src.seller_state,
+    valid_from = src.valid_from,
+    valid_to = src.valid_to,
+    is_current = src.is_current,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    seller_id, seller_zip_code_prefix, seller_city, seller_state, updated_at
+    seller_key, seller_id, seller_zip_code_prefix, seller_city, seller_state,
+    valid_from, valid_to, is_current, updated_at
 ) VALUES (
-    src.seller_id, src.seller_zip_code_prefix, src.seller_city, src.seller_state, src.updated_at
+    src.seller_key, src.seller_id, src.seller_zip_code_prefix, src.seller_city, src.seller_state,
+    src.valid_from, src.valid_to, src.is_current, src.updated_at
 );
 DROP TABLE merge_source_dim_seller;
 

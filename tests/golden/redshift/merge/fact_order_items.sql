@@ -1,6 +1,10 @@
--- fact_order_items: one row per (order_id, order_item_id), with the purchase date key of its
--- order. Runs after fact_orders.sql, so the key comes from the order as merged in this run (an
--- item may also arrive in a later run than its order).
+-- fact_order_items: one row per (order_id, order_item_id), keyed to the purchase date and to the
+-- customer, product and seller versions current at the order's purchase (the unknown member
+-- while a dimension row is missing). Runs after fact_orders.sql: the purchase date and the
+-- customer key are the order's, as merged in this run (an item may arrive in a later run than
+-- its order). Stored items are re-keyed when their order was restaged or re-keyed, or their
+-- product or seller is in this run's delta (a new version, or a late dimension row); a version
+-- opened after the purchase leaves the item's key as it was.
 CREATE TEMP TABLE merge_source_fact_order_items AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -24,68 +28,90 @@ staged AS (
     WHERE version_rank = 1
 ),
 
-restaged_orders AS (
-    -- Items merged earlier whose order was restaged in this run: if the order's purchase date
-    -- changed, their purchase_date_key must follow.
-    SELECT
-        item.order_id, item.order_item_id, item.product_id, item.seller_id, item.shipping_limit_date,
-        item.price, item.freight_value, item.updated_at
+incoming AS (
+    -- New items and newer versions; an older version arriving late leaves the stored row.
+    SELECT staged.*
+    FROM staged
+    LEFT JOIN user_access_layer.fact_order_items AS stored
+        ON stored.order_id = staged.order_id
+        AND stored.order_item_id = staged.order_item_id
+    WHERE stored.order_id IS NULL
+        OR stored.updated_at IS NULL
+        OR staged.updated_at >= stored.updated_at
+),
+
+rekeyed AS (
+    SELECT order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value, updated_at
     FROM user_access_layer.fact_order_items AS item
-    LEFT JOIN staged
-        ON staged.order_id = item.order_id
-        AND staged.order_item_id = item.order_item_id
-    WHERE staged.order_id IS NULL
-        AND item.order_id IN (SELECT order_id FROM staging_layer.orders)
+    WHERE (
+            item.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
+            OR item.order_id IN (SELECT order_fact.order_id
+    FROM user_access_layer.fact_orders AS order_fact
+    INNER JOIN user_access_layer.customer_account AS account ON account.customer_id = order_fact.customer_id
+    WHERE account.customer_unique_id IN (
+        SELECT customer_unique_id FROM staging_layer.customers WHERE customer_unique_id IS NOT NULL
+    ))
+            OR item.product_id IN (SELECT product_id FROM staging_layer.products WHERE product_id IS NOT NULL)
+            OR item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
+        )
+        AND NOT EXISTS (
+            SELECT 1
+            FROM incoming
+            WHERE incoming.order_id = item.order_id
+                AND incoming.order_item_id = item.order_item_id
+        )
 ),
 
 candidates AS (
-    SELECT * FROM staged
+    SELECT * FROM incoming
     UNION ALL
-    SELECT * FROM restaged_orders
+    SELECT * FROM rekeyed
 ),
 
 keyed AS (
     SELECT
         candidates.order_id,
         candidates.order_item_id,
+        order_fact.purchase_date_key,
+        COALESCE(order_fact.customer_key, '00000000000000000000000000000000') AS customer_key,
+        COALESCE(product.product_key, '00000000000000000000000000000000') AS product_key,
+        COALESCE(seller.seller_key, '00000000000000000000000000000000') AS seller_key,
         candidates.product_id,
         candidates.seller_id,
         candidates.shipping_limit_date,
         candidates.price,
         candidates.freight_value,
-        order_fact.purchase_date_key,
         candidates.updated_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
-),
-
-stored AS (
-    SELECT
-        order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value,
-        purchase_date_key, updated_at
-    FROM user_access_layer.fact_order_items
+    LEFT JOIN user_access_layer.dim_product AS product
+        ON product.product_id = candidates.product_id
+        AND ((order_fact.order_purchase_timestamp IS NULL AND product.is_current) OR (product.valid_from <= order_fact.order_purchase_timestamp AND order_fact.order_purchase_timestamp < product.valid_to))
+    LEFT JOIN user_access_layer.dim_seller AS seller
+        ON seller.seller_id = candidates.seller_id
+        AND ((order_fact.order_purchase_timestamp IS NULL AND seller.is_current) OR (seller.valid_from <= order_fact.order_purchase_timestamp AND order_fact.order_purchase_timestamp < seller.valid_to))
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New keys, and keys whose values differ.
     SELECT keyed.*
     FROM keyed
-    LEFT JOIN stored
+    LEFT JOIN user_access_layer.fact_order_items AS stored
         ON stored.order_id = keyed.order_id
         AND stored.order_item_id = keyed.order_item_id
     WHERE stored.order_id IS NULL
         OR (
-            (stored.updated_at IS NULL OR keyed.updated_at >= stored.updated_at)
-            AND (
+                COALESCE(keyed.purchase_date_key <> stored.purchase_date_key, keyed.purchase_date_key IS NOT NULL OR stored.purchase_date_key IS NOT NULL) OR
+                COALESCE(keyed.customer_key <> stored.customer_key, keyed.customer_key IS NOT NULL OR stored.customer_key IS NOT NULL) OR
+                COALESCE(keyed.product_key <> stored.product_key, keyed.product_key IS NOT NULL OR stored.product_key IS NOT NULL) OR
+                COALESCE(keyed.seller_key <> stored.seller_key, keyed.seller_key IS NOT NULL OR stored.seller_key IS NOT NULL) OR
                 COALESCE(keyed.product_id <> stored.product_id, keyed.product_id IS NOT NULL OR stored.product_id IS NOT NULL) OR
                 COALESCE(keyed.seller_id <> stored.seller_id, keyed.seller_id IS NOT NULL OR stored.seller_id IS NOT NULL) OR
                 COALESCE(keyed.shipping_limit_date <> stored.shipping_limit_date, keyed.shipping_limit_date IS NOT NULL OR stored.shipping_limit_date IS NOT NULL) OR
                 COALESCE(keyed.price <> stored.price, keyed.price IS NOT NULL OR stored.price IS NOT NULL) OR
                 COALESCE(keyed.freight_value <> stored.freight_value, keyed.freight_value IS NOT NULL OR stored.freight_value IS NOT NULL) OR
-                COALESCE(keyed.purchase_date_key <> stored.purchase_date_key, keyed.purchase_date_key IS NOT NULL OR stored.purchase_date_key IS NOT NULL) OR
                 COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
             )
-        )
 )
 
 SELECT * FROM changed;
@@ -94,19 +120,20 @@ USING merge_source_fact_order_items AS src
 ON fact_order_items.order_id = src.order_id
     AND fact_order_items.order_item_id = src.order_item_id
 WHEN MATCHED THEN UPDATE SET
+    purchase_date_key = src.purchase_date_key,
+    customer_key = src.customer_key,
+    product_key = src.product_key,
+    seller_key = src.seller_key,
     product_id = src.product_id,
     seller_id = src.seller_id,
     shipping_limit_date = src.shipping_limit_date,
     price = src.price,
     freight_value = src.freight_value,
-    purchase_date_key = src.purchase_date_key,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value,
-    purchase_date_key, updated_at
+    order_id, order_item_id, purchase_date_key, customer_key, product_key, seller_key, product_id, seller_id, shipping_limit_date, price, freight_value, updated_at
 ) VALUES (
-    src.order_id, src.order_item_id, src.product_id, src.seller_id, src.shipping_limit_date, src.price,
-    src.freight_value, src.purchase_date_key, src.updated_at
+    src.order_id, src.order_item_id, src.purchase_date_key, src.customer_key, src.product_key, src.seller_key, src.product_id, src.seller_id, src.shipping_limit_date, src.price, src.freight_value, src.updated_at
 );
 DROP TABLE merge_source_fact_order_items;
 

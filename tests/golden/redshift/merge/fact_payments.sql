@@ -1,4 +1,6 @@
--- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta.
+-- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta, with
+-- the purchase date key of its order (as merged in this run by fact_orders.sql). Stored payments
+-- of a restaged order follow a change of its purchase date.
 CREATE TEMP TABLE merge_source_fact_payments AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -22,28 +24,64 @@ staged AS (
     WHERE version_rank = 1
 ),
 
-stored AS (
-    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
-    FROM user_access_layer.fact_payments
-),
-
-changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+incoming AS (
+    -- New payments and newer versions; an older version arriving late leaves the stored row.
     SELECT staged.*
     FROM staged
-    LEFT JOIN stored
+    LEFT JOIN user_access_layer.fact_payments AS stored
         ON stored.order_id = staged.order_id
         AND stored.payment_sequential = staged.payment_sequential
     WHERE stored.order_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND (
-                COALESCE(staged.payment_type <> stored.payment_type, staged.payment_type IS NOT NULL OR stored.payment_type IS NOT NULL) OR
-                COALESCE(staged.payment_installments <> stored.payment_installments, staged.payment_installments IS NOT NULL OR stored.payment_installments IS NOT NULL) OR
-                COALESCE(staged.payment_value <> stored.payment_value, staged.payment_value IS NOT NULL OR stored.payment_value IS NOT NULL) OR
-                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
-            )
+        OR stored.updated_at IS NULL
+        OR staged.updated_at >= stored.updated_at
+),
+
+restaged_orders AS (
+    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
+    FROM user_access_layer.fact_payments AS payment
+    WHERE payment.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
+        AND NOT EXISTS (
+            SELECT 1
+            FROM incoming
+            WHERE incoming.order_id = payment.order_id
+                AND incoming.payment_sequential = payment.payment_sequential
         )
+),
+
+candidates AS (
+    SELECT * FROM incoming
+    UNION ALL
+    SELECT * FROM restaged_orders
+),
+
+keyed AS (
+    SELECT
+        candidates.order_id,
+        candidates.payment_sequential,
+        order_fact.purchase_date_key,
+        candidates.payment_type,
+        candidates.payment_installments,
+        candidates.payment_value,
+        candidates.updated_at
+    FROM candidates
+    LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
+),
+
+changed AS (
+    -- New keys, and keys whose values differ.
+    SELECT keyed.*
+    FROM keyed
+    LEFT JOIN user_access_layer.fact_payments AS stored
+        ON stored.order_id = keyed.order_id
+        AND stored.payment_sequential = keyed.payment_sequential
+    WHERE stored.order_id IS NULL
+        OR (
+                COALESCE(keyed.purchase_date_key <> stored.purchase_date_key, keyed.purchase_date_key IS NOT NULL OR stored.purchase_date_key IS NOT NULL) OR
+                COALESCE(keyed.payment_type <> stored.payment_type, keyed.payment_type IS NOT NULL OR stored.payment_type IS NOT NULL) OR
+                COALESCE(keyed.payment_installments <> stored.payment_installments, keyed.payment_installments IS NOT NULL OR stored.payment_installments IS NOT NULL) OR
+                COALESCE(keyed.payment_value <> stored.payment_value, keyed.payment_value IS NOT NULL OR stored.payment_value IS NOT NULL) OR
+                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+            )
 )
 
 SELECT * FROM changed;
@@ -52,15 +90,15 @@ USING merge_source_fact_payments AS src
 ON fact_payments.order_id = src.order_id
     AND fact_payments.payment_sequential = src.payment_sequential
 WHEN MATCHED THEN UPDATE SET
+    purchase_date_key = src.purchase_date_key,
     payment_type = src.payment_type,
     payment_installments = src.payment_installments,
     payment_value = src.payment_value,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
-    order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
+    order_id, payment_sequential, purchase_date_key, payment_type, payment_installments, payment_value, updated_at
 ) VALUES (
-    src.order_id, src.payment_sequential, src.payment_type, src.payment_installments, src.payment_value,
-    src.updated_at
+    src.order_id, src.payment_sequential, src.purchase_date_key, src.payment_type, src.payment_installments, src.payment_value, src.updated_at
 );
 DROP TABLE merge_source_fact_payments;
 

@@ -1,5 +1,5 @@
 -- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
--- order_reviews delta.
+-- order_reviews delta, with the date key of the review's creation.
 CREATE TEMP TABLE merge_source_fact_reviews AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -20,7 +20,9 @@ WITH staged_versions AS (
 staged AS (
     SELECT
         review_id, order_id, review_score, review_comment_title, review_comment_message,
-        review_creation_date, review_answer_timestamp, updated_at
+        review_creation_date, review_answer_timestamp,
+        CAST(TO_CHAR(review_creation_date, 'YYYYMMDD') AS INTEGER) AS review_creation_date_key,
+        updated_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
@@ -28,7 +30,7 @@ staged AS (
 stored AS (
     SELECT
         review_id, order_id, review_score, review_comment_title, review_comment_message,
-        review_creation_date, review_answer_timestamp, updated_at
+        review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
     FROM user_access_layer.fact_reviews
 ),
 
@@ -48,6 +50,7 @@ changed AS (
                 COALESCE(staged.review_comment_message <> stored.review_comment_message, staged.review_comment_message IS NOT NULL OR stored.review_comment_message IS NOT NULL) OR
                 COALESCE(staged.review_creation_date <> stored.review_creation_date, staged.review_creation_date IS NOT NULL OR stored.review_creation_date IS NOT NULL) OR
                 COALESCE(staged.review_answer_timestamp <> stored.review_answer_timestamp, staged.review_answer_timestamp IS NOT NULL OR stored.review_answer_timestamp IS NOT NULL) OR
+                COALESCE(staged.review_creation_date_key <> stored.review_creation_date_key, staged.review_creation_date_key IS NOT NULL OR stored.review_creation_date_key IS NOT NULL) OR
                 COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
             )
         )
@@ -64,13 +67,14 @@ WHEN MATCHED THEN UPDATE SET
     review_comment_message = src.review_comment_message,
     review_creation_date = src.review_creation_date,
     review_answer_timestamp = src.review_answer_timestamp,
+    review_creation_date_key = src.review_creation_date_key,
     updated_at = src.updated_at
 WHEN NOT MATCHED THEN INSERT (
     review_id, order_id, review_score, review_comment_title, review_comment_message,
-    review_creation_date, review_answer_timestamp, updated_at
+    review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
 ) VALUES (
     src.review_id, src.order_id, src.review_score, src.review_comment_title, src.review_comment_message,
-    src.review_creation_date, src.review_answer_timestamp, src.updated_at
+    src.review_creation_date, src.review_answer_timestamp, src.review_creation_date_key, src.updated_at
 );
 DROP TABLE merge_source_fact_reviews;
 
