@@ -42,6 +42,20 @@ class SecretUrl:
         return hash(self._url)
 
 
+def _count(environ: dict[str, str], name: str) -> int:
+    """A whole number >= 0 from the variable `name` (unset or empty: 0); a bad value names the variable."""
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, got {raw!r}")
+    return value
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***; non-SQLAlchemy URLs are returned unchanged."""
     try:
@@ -65,6 +79,8 @@ class Settings:
     embedded_warehouse: bool = field(default=False)
     # 0: a sync refuses at once while another one holds the warehouse lock; > 0: it waits that long.
     lock_wait_seconds: float = 0
+    # Malformed staged rows (wrong field count) a run may drop, reported as a warning; 0: any blocks.
+    max_rejected_rows: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, load_dotenv: bool = True) -> "Settings":
@@ -89,6 +105,7 @@ class Settings:
             part_rows=int(environ.get("OLIST_PART_ROWS", "100000")),
             redshift_iam_role=environ.get("OLIST_REDSHIFT_IAM_ROLE") or None,
             lock_wait_seconds=float(environ.get("OLIST_LOCK_WAIT_SECONDS") or 0),
+            max_rejected_rows=_count(environ, "OLIST_MAX_REJECTED_ROWS"),
         )
 
     def with_warehouse(self, url: str, *, embedded: bool) -> "Settings":

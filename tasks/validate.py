@@ -6,6 +6,10 @@ expectation carries meta.severity: `critical` blocks promotion, `warning` is onl
 Every check runs as SQL in the warehouse (GX's SQL execution engine and UnexpectedRowsExpectation
 queries); only counts and a few sample values come back, so memory does not grow with the delta.
 
+Reconciliation: each suite's expect_table_row_count_to_equal takes the suite parameter
+`manifest_rows`, the table's row count in the run's manifest as the staging area holds it (gate 1
+rewrites it when it drops allowed malformed rows), so rows loaded must equal rows extracted.
+
 GX runs in an ephemeral context built per gate call: the connection string (with its password)
 lives only in memory. What reaches disk is the validation results store (settings.home/gx), the
 data docs site (settings.home/data_docs) and this gate's result JSON (settings.home/gate_results);
@@ -43,6 +47,7 @@ STAGING_SCHEMA = "staging_layer"
 SEVERITIES = ("critical", "warning")
 GX_ERROR = "gx_error"
 SAMPLE_SIZE = 5
+ROW_COUNT_CHECK = "expect_table_row_count_to_equal"
 # The data docs index reads every listed result; bounding it keeps each build fast as runs pile up.
 DATA_DOCS_INDEX_LIMIT = 200
 DATA_DOCS_SITE = "local_site"
@@ -181,6 +186,7 @@ def run_delta_gate(
         get_table(table)  # an unknown name is a caller bug, not a data failure
     if settings.warehouse_url is None:
         raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
+    manifest_rows = _manifest_rows(settings, run_id, tables)
 
     started = datetime.now(timezone.utc)
     results: list[dict] = []
@@ -210,7 +216,8 @@ def run_delta_gate(
     if datasource is not None:
         rendered: list = []
         for table in tables:
-            table_result, table_failures, identifiers = _validate_table(context, datasource, table, run_id, gx_run_id, suites, settings)
+            parameters = {"manifest_rows": manifest_rows[table]}
+            table_result, table_failures, identifiers = _validate_table(context, datasource, table, run_id, gx_run_id, suites, settings, parameters)
             results.append(table_result)
             failures.extend(table_failures)
             rendered.extend(identifiers)
@@ -235,6 +242,26 @@ def run_delta_gate(
     if not success:
         raise GateFailed(result)
     return result
+
+
+def _manifest_rows(settings: Settings, run_id: str, tables: list[str]) -> dict[str, int]:
+    """Each table's row count in the run's manifest, read from the staging area (what was extracted).
+
+    Without it the reconciliation cannot run, and a gate that cannot check must not pass: the run
+    fails (exit 1) instead of being promoted.
+    """
+    from olist_etl.staging import open_staging, read_json
+    from tasks.stage import manifest_key
+
+    area = open_staging(settings.staging_url)
+    key = manifest_key(run_id)
+    if not area.exists(key):
+        raise FileNotFoundError(f"run {run_id}: no manifest at {area.uri(key)}; rows loaded cannot be reconciled with rows extracted")
+    manifest = read_json(area, key)
+    missing = [t for t in tables if t not in manifest.get("tables", {})]
+    if missing:
+        raise ValueError(f"run {run_id}: the manifest at {area.uri(key)} has no entry for {', '.join(missing)}; rows loaded cannot be reconciled")
+    return {t: int(manifest["tables"][t]["rows"]) for t in tables}
 
 
 def _logger():
@@ -281,7 +308,7 @@ def _ephemeral_context(results_dir: Path, docs_dir: Path):
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _validate_table(context, datasource, table: str, run_id: str, gx_run_id, suites, settings: Settings) -> tuple[dict, list[dict], list]:
+def _validate_table(context, datasource, table: str, run_id: str, gx_run_id, suites, settings: Settings, parameters: dict) -> tuple[dict, list[dict], list]:
     """Validate one delta table; any GX exception becomes a gx_error failure for that table.
 
     Returns the table's summary, its failures and the GX identifiers of what data docs should render.
@@ -302,6 +329,7 @@ def _validate_table(context, datasource, table: str, run_id: str, gx_run_id, sui
         validation = definition.run(
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
             run_id=gx_run_id,
+            expectation_parameters=parameters,
         )
     except Exception as err:
         failure = _gx_error(table, err, settings)
@@ -329,7 +357,7 @@ def _validate_table(context, datasource, table: str, run_id: str, gx_run_id, sui
             "column": _columns_of(configuration.type, configuration.kwargs, meta),
             "severity": severity,
             "success": bool(item.success) and raised is None,
-            "unexpected_count": _unexpected_count(item.result),
+            "unexpected_count": _unexpected_count(configuration, item.result),
         }
         expectations.append(summary)
         if raised is not None:
@@ -376,9 +404,12 @@ def _columns_of(expectation_type: str, kwargs: dict, meta: dict) -> str | list[s
     return meta.get("column")
 
 
-def _unexpected_count(result: dict) -> int | None:
+def _unexpected_count(configuration, result: dict) -> int | None:
     if not result:
         return None
+    if configuration.type == ROW_COUNT_CHECK:
+        observed, expected = result.get("observed_value"), configuration.kwargs.get("value")
+        return abs(observed - expected) if isinstance(observed, int) and isinstance(expected, int) else None
     if "unexpected_count" in result:
         return result["unexpected_count"]
     observed = result.get("observed_value")  # UnexpectedRowsExpectation: the offending row count
@@ -393,6 +424,9 @@ def _sample_values(configuration, result: dict, datasource, table: str) -> list:
     """
     if result and result.get("partial_unexpected_list") is not None:
         return [_json_value(v) for v in result["partial_unexpected_list"][:SAMPLE_SIZE]]
+    if configuration.type == ROW_COUNT_CHECK:
+        # The same shape gate 1 reports for its parts, so a reader compares like with like.
+        return [{"rows_loaded": (result or {}).get("observed_value"), "manifest_rows": configuration.kwargs.get("value")}]
     query = configuration.kwargs.get("unexpected_rows_query")
     if not query:
         return []
@@ -472,7 +506,7 @@ def write_gate_index(settings: Settings) -> Path | None:
     if not index.is_file() or not results_dir.is_dir():
         return None
     runs = sorted((p for p in results_dir.iterdir() if p.is_dir()), reverse=True)[:INDEX_RUNS]
-    pages = [p.relative_to(docs_dir).as_posix() for p in (docs_dir / "validations").rglob("*.html")] if (docs_dir / "validations").is_dir() else []
+    pages = _run_pages(docs_dir, [run.name for run in runs])
     rows = []
     for run in runs:
         for path in sorted(run.glob("*.json")):
@@ -518,6 +552,24 @@ def write_gate_index(settings: Settings) -> Path | None:
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(index)
     return index
+
+
+def _run_pages(docs_dir: Path, run_ids: list[str]) -> list[str]:
+    """The validation pages of the listed runs, relative to the site.
+
+    GX puts a page at validations/<kind>/<table>/<run>/<time>/<batch>.html (every suite is named
+    <kind>.<table>). Looking up only the listed runs' folders keeps each index write independent
+    of how many runs the site has accumulated; a recursive scan grew with every run.
+    """
+    validations = docs_dir / "validations"
+    if not validations.is_dir():
+        return []
+    suites = [suite for kind in validations.iterdir() if kind.is_dir() for suite in kind.iterdir() if suite.is_dir()]
+    pages = []
+    for suite in suites:
+        for run_id in run_ids:
+            pages.extend(p.relative_to(docs_dir).as_posix() for p in sorted((suite / run_id).glob("*/*.html")))
+    return pages
 
 
 def _page_for(pages: list[str], run_id: str, gate_name: str, table: str | None) -> str | None:
@@ -622,6 +674,9 @@ def render_to_data_docs(settings: Settings, run_id: str, result: GateResult, sta
             if "expectations" not in table:
                 continue
             evaluated = []
+            # Gate 1 knows the rows it read; GX's page states "N unexpected values found, P% of T
+            # total rows" only with all three (and logs a render error without them).
+            element_count = table["rows"] + table.get("rejected_rows", 0) if table.get("rows") is not None else None
             for item in table["expectations"]:
                 kwargs = _plain(item.get("kwargs") or {})
                 meta = {"severity": item["severity"], "description": item.get("description", "")}
@@ -634,11 +689,10 @@ def render_to_data_docs(settings: Settings, run_id: str, result: GateResult, sta
                         success=item["success"],
                         expectation_config=configuration,
                         result={
-                            "unexpected_count": item.get("unexpected_count") or 0,
                             "partial_unexpected_list": _plain(item.get("sample_values") or []),
                             # GX's page renderer reads the header check's observed value as a list.
                             "observed_value": item.get("observed_value") if item.get("observed_value") is not None or item["expectation"] != "expect_table_columns_to_match_ordered_list" else [],
-                        },
+                        } | _unexpected_statement(item.get("unexpected_count") or 0, element_count),
                     )
                 )
             suite_identifier = ExpectationSuiteIdentifier(name=table["suite"])
@@ -670,3 +724,18 @@ def render_to_data_docs(settings: Settings, run_id: str, result: GateResult, sta
         result.failed_expectations.append(_gx_error(None, err, settings, what=f"rendering {result.name} into data docs"))
         result.success = False
         return None
+
+
+def _unexpected_statement(unexpected: int, element_count: int | None) -> dict:
+    """The result keys GX's page needs to state the unexpected count; none when the total is unknown.
+
+    The source-columns and post-merge checks do not count their tables' rows: their pages show the
+    sample values, and the count stays in the gate table and result JSON.
+    """
+    if element_count is None:
+        return {}
+    return {
+        "element_count": element_count,
+        "unexpected_count": unexpected,
+        "unexpected_percent": 100.0 * unexpected / element_count if element_count else 0.0,
+    }

@@ -10,7 +10,7 @@ one row plus a few samples per expectation, whatever the extract size.
 
 Malformed rows (a field count that differs from the header) are counted, written to
 runs/<run_id>/rejects/<table>.csv in the staging area with part key and line number, and block
-the run unless `max_rejected_rows` (OLIST_MAX_REJECTED_ROWS) allows them; when allowed, the
+the run unless settings.max_rejected_rows (OLIST_MAX_REJECTED_ROWS) allows them; when allowed, the
 affected parts are rewritten without those rows and the manifest's counts follow, so the load and
 the promote reconciliation see exactly the rows that passed.
 """
@@ -21,7 +21,6 @@ import csv
 import gzip
 import io
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -51,7 +50,7 @@ from tasks.validate import (
 
 GATE_NAME = "gate-staged-parts"
 SOURCE_GATE_NAME = "gate-source-columns"
-MAX_REJECTED_ENV = "OLIST_MAX_REJECTED_ROWS"
+MAX_REJECTED_ENV = "OLIST_MAX_REJECTED_ROWS"  # Settings.max_rejected_rows comes from it; named in messages
 # A full extract may shrink to a half or grow to double the previous full run before it is reported.
 ROW_COUNT_CHANGE_FACTOR = 2
 CLOCK_SKEW = timedelta(minutes=5)
@@ -280,16 +279,15 @@ class StagedGate:
 
 
 @task(name=GATE_NAME, cache_policy=NO_CACHE)
-def validate_staged_parts(settings: Settings, manifest: dict, max_rejected_rows: int | None = None) -> StagedGate:
+def validate_staged_parts(settings: Settings, manifest: dict) -> StagedGate:
     """Stream every staged part through its table's suite; raise GateFailed on a critical failure."""
-    return run_staged_gate(settings, manifest, max_rejected_rows=max_rejected_rows)
+    return run_staged_gate(settings, manifest)
 
 
 def run_staged_gate(
     settings: Settings,
     manifest: dict,
     *,
-    max_rejected_rows: int | None = None,
     previous_rows: dict[str, int] | None = None,
     suites: dict[str, dict] | None = None,
 ) -> StagedGate:
@@ -298,8 +296,7 @@ def run_staged_gate(
     previous_rows: each table's row count in the previous promoted full run; looked up in the
     warehouse and staging area when not given (full runs only; an incremental delta has no baseline).
     """
-    if max_rejected_rows is None:
-        max_rejected_rows = int(os.environ.get(MAX_REJECTED_ENV, "0"))
+    max_rejected_rows = settings.max_rejected_rows
     run_id = manifest["run_id"]
     area = open_staging(settings.staging_url)
     if previous_rows is None:
@@ -532,7 +529,7 @@ def previous_full_run_rows(settings: Settings) -> dict[str, int]:
     return {table: int(entry["rows"]) for table, entry in previous["tables"].items() if table in TABLE_NAMES}
 
 
-@task(name=SOURCE_GATE_NAME, cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name=SOURCE_GATE_NAME, cache_policy=NO_CACHE)
 def validate_source_columns(settings: Settings, run_id: str) -> GateResult:
     """Before extracting: every source table's live columns must be its suite's column set.
 

@@ -79,6 +79,7 @@ def test_blocked_run_data_docs_show_the_failing_expectation_in_chromium(blocked_
     assert page_shot.read_bytes()[:8] == PNG_MAGIC
     assert "expect_column_values_to_be_between (critical)" in page_text
     assert "-4.00" in page_text
+    assert "1 unexpected values found" in page_text  # GX states the count only when given the rows read
     assert "Failed" in page_text or "failed" in page_text
 
 

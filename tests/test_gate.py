@@ -2,7 +2,9 @@
 
 Each test builds staging_layer (the nine delta tables, no constraints) and user_access_layer
 (the promoted keys the orphan checks also accept) in a fresh database, loads a small clean
-delta, breaks exactly one thing and runs the gate.
+delta, breaks exactly one thing and runs the gate. The gate reconciles each delta table with the
+run's manifest in the staging area; `gate()` writes one holding the delta's current counts, so
+only the reconciliation tests see a difference.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pytest
 import sqlalchemy as sa
 from prefect.cache_policies import NO_CACHE
 
+from olist_etl.db import normalize_url
+from olist_etl.staging import open_staging, write_json
 from olist_etl.tables import TABLE_NAMES, TABLES, get_table, quote_ident
 from tasks.validate import (
     GATE_NAME,
@@ -29,13 +33,14 @@ from tasks.validate import (
     suite_to_dict,
     validate_delta_tables,
 )
+from tasks.stage import manifest_key
 from tests.conftest import make_settings, unavailable
 
 pytestmark = pytest.mark.integration
 
 SQL_TYPES = {
     "id": "char(32)",
-    "zip": "varchar(8)",
+    "zip": "char(5)",
     "state": "char(2)",
     "text": "text",
     "int": "integer",
@@ -44,7 +49,7 @@ SQL_TYPES = {
     "timestamp": "timestamp",
     "date": "date",
 }
-PROMOTED_KEYS = {"fact_orders": "order_id", "dim_product": "product_id", "dim_seller": "seller_id", "dim_customer": "customer_id"}
+PROMOTED_KEYS = {"fact_orders": "order_id", "dim_product": "product_id", "dim_seller": "seller_id", "customer_account": "customer_id"}
 PASSWORD = "S3cretPw"
 
 
@@ -55,10 +60,12 @@ def oid(name: str) -> str:
 
 CLEAN_DELTA: dict[str, list[dict]] = {
     "customers": [
-        {"customer_id": oid("c1"), "customer_unique_id": oid("u1"), "customer_state": "SP"},
-        {"customer_id": oid("c2"), "customer_unique_id": oid("u2"), "customer_state": "RJ"},
+        {"customer_id": oid("c1"), "customer_unique_id": oid("u1"), "customer_zip_code_prefix": "01310", "customer_state": "SP"},
+        {"customer_id": oid("c2"), "customer_unique_id": oid("u2"), "customer_zip_code_prefix": "20040", "customer_state": "RJ"},
     ],
-    "geolocation": [{"geolocation_id": 1, "geolocation_lat": -23.5, "geolocation_lng": -46.6, "geolocation_state": "SP"}],
+    "geolocation": [
+        {"geolocation_id": 1, "geolocation_zip_code_prefix": "01310", "geolocation_lat": -23.5, "geolocation_lng": -46.6, "geolocation_state": "SP"}
+    ],
     "orders": [
         {"order_id": oid("o1"), "customer_id": oid("c1"), "order_status": "delivered"},
         {"order_id": oid("o2"), "customer_id": oid("c2"), "order_status": "shipped"},
@@ -69,12 +76,15 @@ CLEAN_DELTA: dict[str, list[dict]] = {
         {"order_id": oid("o2"), "order_item_id": 1, "product_id": oid("p1"), "seller_id": oid("s1"), "price": 5, "freight_value": 0},
     ],
     "order_payments": [
-        {"order_id": oid("o1"), "payment_sequential": 1, "payment_type": "credit_card", "payment_value": 24},
-        {"order_id": oid("o2"), "payment_sequential": 1, "payment_type": "boleto", "payment_value": 5},
+        {"order_id": oid("o1"), "payment_sequential": 1, "payment_type": "credit_card", "payment_installments": 3, "payment_value": 24},
+        {"order_id": oid("o2"), "payment_sequential": 1, "payment_type": "boleto", "payment_installments": 0, "payment_value": 5},
     ],
     "order_reviews": [{"review_id": oid("r1"), "order_id": oid("o1"), "review_score": 5}],
-    "products": [{"product_id": oid("p1"), "product_category_name": "beleza_saude", "product_weight_g": 300, "product_photos_qty": 1}],
-    "sellers": [{"seller_id": oid("s1"), "seller_state": "SP"}],
+    "products": [
+        {"product_id": oid("p1"), "product_category_name": "beleza_saude", "product_weight_g": 300, "product_photos_qty": 1,
+         "product_length_cm": 16, "product_height_cm": 10, "product_width_cm": 11}
+    ],
+    "sellers": [{"seller_id": oid("s1"), "seller_zip_code_prefix": "13023", "seller_state": "SP"}],
     "product_category_name_translation": [{"product_category_name": "beleza_saude", "product_category_name_english": "health_beauty"}],
 }
 
@@ -121,7 +131,27 @@ def settings(olist_home, postgres_url, warehouse):
     return make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url)
 
 
-def gate(settings, run_id: str = "run-1", tables=TABLE_NAMES, **kwargs) -> GateResult:
+def write_manifest(settings, run_id: str, rows: dict[str, int] | None = None) -> dict[str, int]:
+    """The run's manifest as the extract writes it; by default each delta table's current count."""
+    if rows is None:
+        engine = sa.create_engine(normalize_url(settings.warehouse_url.reveal()))
+        try:
+            with engine.connect() as conn:
+                # A table a test dropped counts 0; the gate reports the missing table itself.
+                rows = {
+                    t: conn.execute(sa.text(f"select count(*) from staging_layer.{quote_ident(t)}")).scalar_one()
+                    if conn.execute(sa.text("select to_regclass(:t)"), {"t": f"staging_layer.{t}"}).scalar() else 0
+                    for t in TABLE_NAMES
+                }
+        finally:
+            engine.dispose()
+    manifest = {"run_id": run_id, "mode": "incremental", "tables": {t: {"rows": n} for t, n in rows.items()}}
+    write_json(open_staging(settings.staging_url), manifest_key(run_id), manifest)
+    return rows
+
+
+def gate(settings, run_id: str = "run-1", tables=TABLE_NAMES, manifest_rows: dict[str, int] | None = None, **kwargs) -> GateResult:
+    write_manifest(settings, run_id, manifest_rows)
     return run_delta_gate(settings, run_id, list(tables), **kwargs)
 
 
@@ -221,23 +251,59 @@ BLOCKING_CASES = {
         "order_id",
         oid("o-missing"),
     ),
-    "order whose customer is missing": (
-        "orders",
-        [{"order_id": oid("o3"), "customer_id": oid("c-missing"), "order_status": "created"}],
-        "unexpected_rows_expectation",
-        "customer_id",
-        oid("c-missing"),
-    ),
 }
+
+
+def _case(table: str, row: dict, expectation: str, column: str, sample: str) -> tuple:
+    return (table, [row], expectation, column, sample)
+
+
+def _item(**values) -> dict:
+    return {"order_id": oid("o2"), "order_item_id": 2, "product_id": oid("p1"), "seller_id": oid("s1"), "price": 1, "freight_value": 1} | values
+
+
+def _payment(**values) -> dict:
+    return {"order_id": oid("o2"), "payment_sequential": 2, "payment_type": "voucher", "payment_installments": 1, "payment_value": 1} | values
+
+
+def _product(**values) -> dict:
+    return {"product_id": oid("p2"), "product_weight_g": 100, "product_length_cm": 10, "product_height_cm": 10, "product_width_cm": 10} | values
+
+
+IN_SET, BETWEEN, REGEX = "expect_column_values_to_be_in_set", "expect_column_values_to_be_between", "expect_column_values_to_match_regex"
+# Accepted values and ranges block in gate 2 too: a delta loaded by another path (or a suite
+# changed in gate 1) must still never promote them. Each concerns one table, so only it is validated.
+VALUE_CASES = {
+    "unknown order_status": _case("orders", {"order_id": oid("o3"), "customer_id": oid("c1"), "order_status": "teleported"}, IN_SET, "order_status", "teleported"),
+    "unknown payment type": _case("order_payments", _payment(payment_type="bitcoin"), IN_SET, "payment_type", "bitcoin"),
+    "negative price": _case("order_items", _item(price=-4), BETWEEN, "price", "-4.00"),
+    "negative freight": _case("order_items", _item(freight_value=-1.5), BETWEEN, "freight_value", "-1.50"),
+    "negative payment value": _case("order_payments", _payment(payment_value=-9.9), BETWEEN, "payment_value", "-9.90"),
+    "negative installments": _case("order_payments", _payment(payment_installments=-2), BETWEEN, "payment_installments", "-2"),
+    "review_score 7": _case("order_reviews", {"review_id": oid("r2"), "order_id": oid("o1"), "review_score": 7}, BETWEEN, "review_score", "7"),
+    "unknown customer state": _case("customers", {"customer_id": oid("c3"), "customer_unique_id": oid("u3"), "customer_state": "XX"}, IN_SET, "customer_state", "XX"),
+    "unknown seller state": _case("sellers", {"seller_id": oid("s2"), "seller_state": "sp"}, IN_SET, "seller_state", "sp"),
+    "unknown geolocation state": _case("geolocation", {"geolocation_id": 2, "geolocation_state": "ZZ"}, IN_SET, "geolocation_state", "ZZ"),
+    "4-digit customer zip": _case("customers", {"customer_id": oid("c3"), "customer_unique_id": oid("u3"), "customer_zip_code_prefix": "1310"}, REGEX, "customer_zip_code_prefix", "1310"),
+    "4-digit seller zip": _case("sellers", {"seller_id": oid("s2"), "seller_zip_code_prefix": "2004"}, REGEX, "seller_zip_code_prefix", "2004"),
+    "zip with a letter": _case("geolocation", {"geolocation_id": 2, "geolocation_zip_code_prefix": "0131O"}, REGEX, "geolocation_zip_code_prefix", "0131O"),
+    "negative product weight": _case("products", _product(product_weight_g=-1), BETWEEN, "product_weight_g", "-1"),
+    "zero product length": _case("products", _product(product_length_cm=0), BETWEEN, "product_length_cm", "[0]"),
+    "zero product height": _case("products", _product(product_height_cm=0), BETWEEN, "product_height_cm", "[0]"),
+    "negative product width": _case("products", _product(product_width_cm=-3), BETWEEN, "product_width_cm", "-3"),
+    "negative photo count": _case("products", _product(product_photos_qty=-1), BETWEEN, "product_photos_qty", "-1"),
+}
+BLOCKING_CASES |= VALUE_CASES
 
 
 @pytest.mark.parametrize("case", BLOCKING_CASES)
 def test_broken_delta_blocks_with_the_failing_expectation_named(settings, warehouse, case):
     table, rows, expectation, column, sample = BLOCKING_CASES[case]
-    assert gate(settings, "before").success  # the same delta passes until it is broken
+    tables = [table] if case in VALUE_CASES else TABLE_NAMES
+    assert gate(settings, "before", tables).success  # the same delta passes until it is broken
     insert_delta(warehouse, table, rows)
 
-    failed = failed_gate(settings)
+    failed = failed_gate(settings, "run-1", tables)
 
     critical = [f for f in failed.result.failed_expectations if f["severity"] == "critical"]
     assert [(f["table"], f["expectation"], f["column"]) for f in critical] == [(table, expectation, column)]
@@ -245,15 +311,15 @@ def test_broken_delta_blocks_with_the_failing_expectation_named(settings, wareho
     assert failure["unexpected_count"] >= 1
     assert failure["description"]
     message = str(failed)
-    assert table in message and expectation in message
-    assert (column if isinstance(column, str) else ", ".join(column)) in message
-    assert f"{failure['unexpected_count']} unexpected" in message
+    where = f"{table}.{column}" if isinstance(column, str) else f"{table}.({', '.join(column)})"
+    assert f"{where}: {expectation}, {failure['unexpected_count']} unexpected" in message
     if sample is not None:
         assert sample in json.dumps(failure["sample_values"])
-        assert sample in message
+        assert f"e.g. {json.dumps(failure['sample_values'])}" in message and sample in message
     assert failed.result.success is False
     written = json.loads((settings.home / "gate_results" / "run-1" / f"{GATE_NAME}.json").read_text())
-    assert written["success"] is False and written["failed_expectations"][0]["expectation"] == expectation
+    assert written["success"] is False
+    assert [f["expectation"] for f in written["failed_expectations"] if f["severity"] == "critical"] == [expectation]
 
 
 def test_item_whose_product_is_only_in_dim_product_passes_the_orphan_check(settings, warehouse):
@@ -272,6 +338,23 @@ def test_item_whose_product_is_only_in_dim_product_passes_the_orphan_check(setti
     assert result.success, result.failed_expectations
 
 
+def test_order_whose_customer_is_missing_is_a_warning_until_the_customer_is_promoted(settings, warehouse):
+    # A customer row committed after its order is a late-arriving dimension row: the order is
+    # promoted on dim_customer's unknown member and re-keyed later, so it does not block.
+    insert_delta(warehouse, "orders", [{"order_id": oid("o3"), "customer_id": oid("c-late"), "order_status": "created"}])
+
+    result = gate(settings, "late-customer")
+
+    assert result.success
+    assert [(f["table"], f["expectation"], f["column"], f["severity"]) for f in result.failed_expectations] == [
+        ("orders", "unexpected_rows_expectation", "customer_id", "warning")
+    ]
+    assert oid("c-late") in json.dumps(result.failed_expectations[0]["sample_values"])
+
+    insert_promoted(warehouse, "customer_account", oid("c-late"))
+    assert gate(settings, "customer-promoted").failed_expectations == []
+
+
 def test_payment_whose_order_is_only_in_fact_orders_passes_the_orphan_check(settings, warehouse):
     insert_delta(warehouse, "order_payments", [{"order_id": oid("o-old"), "payment_sequential": 1, "payment_value": 1}])
     assert not failed_gate(settings, "orphan").result.success
@@ -283,24 +366,80 @@ def test_payment_whose_order_is_only_in_fact_orders_passes_the_orphan_check(sett
 
 
 def test_warning_failure_is_reported_without_blocking_but_a_critical_range_check_blocks(settings, warehouse):
-    insert_delta(
-        warehouse,
-        "order_items",
-        [{"order_id": oid("o2"), "order_item_id": 2, "product_id": oid("p1"), "seller_id": oid("s1"), "price": -4, "freight_value": 1}],
-    )
+    insert_delta(warehouse, "geolocation", [{"geolocation_id": 2, "geolocation_lat": -95.0, "geolocation_lng": -46.6, "geolocation_state": "SP"}])
+    insert_delta(warehouse, "products", [_product(product_weight_g=0)])
 
     result = gate(settings, "warning")
 
     assert result.success
-    assert [(f["table"], f["expectation"], f["column"], f["severity"]) for f in result.failed_expectations] == [
-        ("order_items", "expect_column_values_to_be_between", "price", "warning")
+    assert sorted((f["table"], f["expectation"], f["column"], f["severity"], tuple(f["sample_values"])) for f in result.failed_expectations) == [
+        ("geolocation", BETWEEN, "geolocation_lat", "warning", (-95.0,)),
+        ("products", BETWEEN, "product_weight_g", "warning", (0,)),
     ]
-    assert result.failed_expectations[0]["sample_values"] == ["-4.00"]
 
-    insert_delta(warehouse, "order_reviews", [{"review_id": oid("r9"), "order_id": oid("o2"), "review_score": 9}])
+    insert_delta(warehouse, "order_items", [_item(price=-4)])
     failed = failed_gate(settings, "critical")
-    assert [(f["table"], f["column"]) for f in failed.result.critical_failures] == [("order_reviews", "review_score")]
-    assert "price" not in str(failed)  # warnings are in the result, not in the blocking message
+    assert [(f["table"], f["column"]) for f in failed.result.critical_failures] == [("order_items", "price")]
+    assert "geolocation_lat" not in str(failed)  # warnings are in the result, not in the blocking message
+
+
+def test_the_real_products_pass_gate_2_and_their_zero_weights_are_only_a_warning(settings, warehouse, shared_real):
+    import csv
+
+    spec = get_table("products")
+    renames = dict(spec.kaggle_renames)
+    with open(shared_real / "olist_products_dataset.csv", encoding="utf-8-sig", newline="") as src:
+        rows = [{renames.get(k, k): (int(float(v)) if v and k not in ("product_id", "product_category_name") else v or None) for k, v in row.items()} for row in csv.DictReader(src)]
+    columns = list(spec.column_names)
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("truncate staging_layer.products"))
+        conn.execute(
+            sa.text(f"insert into staging_layer.products ({', '.join(map(quote_ident, columns))}) values ({', '.join(':' + c for c in columns)})"),
+            [{c: row.get(c) for c in columns} for row in rows],
+        )
+
+    result = gate(settings, "real-products", ["products"])
+
+    assert result.success, result.failed_expectations
+    assert [(f["column"], f["severity"], f["unexpected_count"]) for f in result.failed_expectations] == [("product_weight_g", "warning", 4)]
+
+
+# --- reconciliation: rows loaded = rows extracted ----------------------------------------------
+
+
+def test_a_delta_table_with_one_row_more_than_the_manifest_blocks_with_the_row_count_check(settings, warehouse):
+    extracted = write_manifest(settings, "reconcile")
+    assert run_delta_gate(settings, "reconcile", list(TABLE_NAMES)).success
+    insert_delta(warehouse, "sellers", [{"seller_id": oid("s2"), "seller_zip_code_prefix": "20040", "seller_state": "RJ"}])
+
+    with pytest.raises(GateFailed) as caught:
+        run_delta_gate(settings, "reconcile", list(TABLE_NAMES))
+
+    critical = caught.value.result.critical_failures
+    assert [(f["table"], f["expectation"], f["column"], f["unexpected_count"]) for f in critical] == [
+        ("sellers", "expect_table_row_count_to_equal", None, 1)
+    ]
+    assert critical[0]["sample_values"] == [{"rows_loaded": extracted["sellers"] + 1, "manifest_rows": extracted["sellers"]}]
+    assert 'sellers: expect_table_row_count_to_equal, 1 unexpected, e.g. [{"rows_loaded": 2, "manifest_rows": 1}]' in str(caught.value)
+    assert "Reconciliation" in critical[0]["description"]
+
+
+def test_fewer_rows_loaded_than_extracted_block_too(settings, warehouse):
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("delete from staging_layer.order_items where order_item_id = 2"))
+
+    failed = failed_gate(settings, "lost-row", ["order_items"], manifest_rows={"order_items": 3})
+
+    assert [(f["expectation"], f["unexpected_count"], f["sample_values"]) for f in failed.result.critical_failures] == [
+        ("expect_table_row_count_to_equal", 1, [{"rows_loaded": 2, "manifest_rows": 3}])
+    ]
+
+
+def test_without_the_run_manifest_the_gate_refuses_instead_of_passing(settings):
+    with pytest.raises(FileNotFoundError, match="no manifest at .*runs/never-staged/manifest.json; rows loaded cannot be reconciled"):
+        run_delta_gate(settings, "never-staged", ["orders"])
+    with pytest.raises(ValueError, match="has no entry for sellers"):
+        gate(settings, "partial", ["orders", "sellers"], manifest_rows={"orders": 2})
 
 
 def test_missing_delta_table_is_a_gx_error_not_a_pass(settings, warehouse):
@@ -308,7 +447,7 @@ def test_missing_delta_table_is_a_gx_error_not_a_pass(settings, warehouse):
     with warehouse.begin() as conn:
         conn.execute(sa.text("drop table staging_layer.sellers"))
 
-    failed = failed_gate(settings, "missing", ["sellers", "customers"])
+    failed = failed_gate(settings, "missing", ["sellers", "customers"], manifest_rows={"sellers": 1, "customers": 2})
 
     errors = failed.result.critical_failures
     assert [(f["table"], f["expectation"]) for f in errors] == [("sellers", "gx_error")]
@@ -352,6 +491,23 @@ def test_data_docs_are_built_for_a_failing_run_and_show_the_failing_expectation(
     orphan_check = "unexpected_rows_expectation (critical): Every order_payments.order_id must exist"
     assert orphan_check in failing_page and "fa-times text-danger" in failing_page
     assert orphan_check not in passing_page and "fa-times text-danger" not in passing_page
+    # The offline gate table at the top links the failing expectation to this run's page of that table.
+    row = re.search(r'<tr class="olist-failed">(.*?)</tr>', index).group(1)
+    assert f'<a href="{links["delta.order_payments"]}">unexpected_rows_expectation</a>' in row
+
+
+def test_the_gate_table_links_each_run_to_its_own_pages(settings, warehouse):
+    insert_delta(warehouse, "order_payments", [{"order_id": oid("o-missing"), "payment_sequential": 1}])
+    for run_id in ("run-a", "run-b"):
+        failed_gate(settings, run_id, ["order_payments"])
+
+    index = (settings.home / "data_docs" / "index.html").read_text()
+
+    rows = re.findall(r'<tr class="olist-failed"><td>([^<]+)</td>.*?<a href="([^"]+)">', index)
+    assert [run for run, _ in rows] == ["run-b", "run-a"]
+    for run_id, href in rows:
+        assert href.startswith(f"validations/delta/order_payments/{run_id}/")
+        assert "fa-times text-danger" in (settings.home / "data_docs" / href).read_text()
 
 
 def test_password_never_reaches_data_docs_results_or_logs(olist_home, postgres_url, warehouse, caplog):
@@ -376,7 +532,7 @@ def test_password_never_reaches_data_docs_results_or_logs(olist_home, postgres_u
 def test_unreachable_warehouse_fails_every_table_without_leaking_the_password(olist_home):
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/nowhere")
 
-    failed = failed_gate(settings, "down", ["orders", "customers"])
+    failed = failed_gate(settings, "down", ["orders", "customers"], manifest_rows={"orders": 2, "customers": 2})
 
     assert [(f["table"], f["expectation"]) for f in failed.result.critical_failures] == [("orders", "gx_error"), ("customers", "gx_error")]
     assert "connect" in failed.result.critical_failures[0]["error"]
@@ -413,9 +569,11 @@ def test_gate_task_runs_under_prefect_and_raises_gate_failed(settings, warehouse
     def gate_flow(run_id: str):
         return validate_delta_tables(settings, run_id, ["orders", "customers"])
 
+    write_manifest(settings, "flow-clean")
+    write_manifest(settings, "flow-broken", {"orders": 3, "customers": 2})
     assert gate_flow("flow-clean").success
-    insert_delta(warehouse, "orders", [{"order_id": oid("o3"), "customer_id": oid("c-missing"), "order_status": "created"}])
-    with pytest.raises(GateFailed, match="customer_id"):
+    insert_delta(warehouse, "orders", [{"order_id": oid("o1"), "customer_id": oid("c1"), "order_status": "created"}])
+    with pytest.raises(GateFailed, match="order_id"):
         gate_flow("flow-broken")
 
 

@@ -10,10 +10,12 @@ import csv
 import gzip
 import io
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
+from olist_etl.settings import Settings
 from olist_etl.staging import open_staging, read_json
 from olist_etl.tables import TABLE_NAMES, get_table
 from tasks.stage import PartWriter, TableExtract
@@ -171,7 +173,8 @@ VALUE_CASES = {
     "unknown state": (_set("sellers", 0, seller_state="XX"), "sellers", "expect_column_values_to_be_in_set", "seller_state", "XX"),
     "unknown payment type": (_set("order_payments", 0, payment_type="bitcoin"), "order_payments", "expect_column_values_to_be_in_set", "payment_type", "bitcoin"),
     "negative installments": (_set("order_payments", 0, payment_installments=-1), "order_payments", "expect_column_values_to_be_between", "payment_installments", "-1"),
-    "zero product weight": (_set("products", 0, product_weight_g=0), "products", "expect_column_values_to_be_between", "product_weight_g", "0"),
+    "negative product weight": (_set("products", 0, product_weight_g=-1), "products", "expect_column_values_to_be_between", "product_weight_g", "-1"),
+    "zero product length": (_set("products", 0, product_length_cm=0), "products", "expect_column_values_to_be_between", "product_length_cm", "0"),
     "decimal that is not a number": (_set("order_items", 0, freight_value="1,25"), "order_items", "expect_column_values_to_match_regex", "freight_value", "1,25"),
     "purchase after the run's time": (_set("orders", 1, order_purchase_timestamp="2027-01-01 00:00:00"), "orders", "expect_column_values_to_be_between", "order_purchase_timestamp", "2027-01-01 00:00:00"),
 }
@@ -194,6 +197,25 @@ def test_a_bad_value_blocks_with_table_expectation_column_count_and_sample(area_
     assert f"{table}.{column}: {expectation}, 1 unexpected" in message
     if sample is not None:
         assert json.dumps(sample) in message
+
+
+def test_the_real_products_pass_and_their_zero_weights_are_only_a_warning(olist_home, tmp_path, shared_real):
+    spec = get_table("products")
+    renames = dict(spec.kaggle_renames)
+    with open(shared_real / "olist_products_dataset.csv", encoding="utf-8-sig", newline="") as src:
+        rows = [{renames.get(k, k): (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(src)]
+    area = open_staging((tmp_path / "staging").as_uri())
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None, staging_url=area.url)
+
+    staged = run_staged_gate(settings, stage(area, {"products": rows}, part_rows=10_000), previous_rows={})
+
+    assert staged.result.success, staged.result.failed_expectations
+    assert [(f["column"], f["severity"], f["unexpected_count"], f["sample_values"]) for f in staged.result.failed_expectations] == [
+        ("product_weight_g", "warning", 4, ["0"])
+    ]
+    assert staged.result.results[0]["rows"] == len(rows) == 32_951
+    page = next((settings.home / "data_docs" / "validations" / "staged" / "products").rglob(f"{GATE_NAME}-products.html")).read_text()
+    assert "4 unexpected values found" in page and "of 32951 total rows" in page
 
 
 def test_timestamp_order_is_a_warning_that_does_not_block(area_settings):
@@ -284,7 +306,7 @@ def test_malformed_row_blocks_is_written_to_rejects_and_an_explicit_threshold_dr
     assert "rio de janeiro" in rejects[0]["row"]
 
     # Allowed explicitly: the run passes, the part loses the malformed row, the manifest follows.
-    staged = run_staged_gate(settings, manifest, previous_rows={}, max_rejected_rows=1)
+    staged = run_staged_gate(replace(settings, max_rejected_rows=1), manifest, previous_rows={})
     assert staged.result.success
     assert [(f["expectation"], f["severity"]) for f in staged.result.failed_expectations] == [("expect_table_column_count_to_equal", "warning")]
     assert staged.manifest["tables"]["sellers"]["rows"] == 1
@@ -292,19 +314,23 @@ def test_malformed_row_blocks_is_written_to_rejects_and_an_explicit_threshold_dr
     assert read_json(area, f"runs/{RUN}/manifest.json")["tables"]["sellers"]["rows"] == 1
 
 
-def test_threshold_from_the_environment_below_the_count_still_blocks(area_settings, monkeypatch):
+def test_threshold_from_the_environment_below_the_count_still_blocks(area_settings):
     area, settings = area_settings
     manifest = stage(area, clean_rows())
     key = manifest["tables"]["customers"]["parts"][0]["key"]
     rewrite_part(area, key, read_part(area, key) + "a,b\nc,d,e\n")
     manifest["tables"]["customers"]["rows"] += 2
-    monkeypatch.setenv("OLIST_MAX_REJECTED_ROWS", "1")
 
-    blocked = failed(settings, manifest)
+    def from_env(value: str) -> Settings:
+        env = {"OLIST_HOME": str(settings.home), "OLIST_STAGING_URL": settings.staging_url, "OLIST_MAX_REJECTED_ROWS": value}
+        return Settings.from_env(env)
+
+    blocked = failed(from_env("1"), manifest)
 
     assert blocked.result.critical_failures[0]["unexpected_count"] == 2
-    monkeypatch.setenv("OLIST_MAX_REJECTED_ROWS", "2")
-    assert run_staged_gate(settings, manifest, previous_rows={}).result.success
+    staged = run_staged_gate(from_env("2"), manifest, previous_rows={})
+    assert staged.result.success
+    assert "Allowed: 2 <= OLIST_MAX_REJECTED_ROWS=2." in staged.result.failed_expectations[0]["description"]
 
 
 def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
@@ -314,6 +340,6 @@ def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
     rewrite_part(area, key, read_part(area, key) + 'x,"unterminated\n')
     manifest["tables"]["customers"]["rows"] += 1
 
-    blocked = failed(settings, manifest, max_rejected_rows=100)
+    blocked = failed(replace(settings, max_rejected_rows=100), manifest)
 
     assert [f["expectation"] for f in blocked.result.critical_failures] == ["expect_table_column_count_to_equal"]

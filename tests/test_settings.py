@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from olist_etl.db import dialect_of, normalize_url
 from olist_etl.settings import SecretUrl, Settings, mask_url
 
@@ -66,3 +68,27 @@ def test_dotenv_in_the_working_directory_is_read_without_overriding_the_environm
 
     assert settings.staging_url == "s3://from-dotenv/x"
     assert settings.lookback == timedelta(minutes=5)  # the real environment wins
+
+
+def test_max_rejected_rows_defaults_to_zero_and_is_read_from_the_environment(tmp_path):
+    assert Settings.from_env({"OLIST_HOME": str(tmp_path)}).max_rejected_rows == 0
+    assert Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_MAX_REJECTED_ROWS": ""}).max_rejected_rows == 0
+    assert Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_MAX_REJECTED_ROWS": " 25 "}).max_rejected_rows == 25
+
+
+def test_max_rejected_rows_is_read_from_dotenv(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("OLIST_MAX_REJECTED_ROWS=3\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OLIST_MAX_REJECTED_ROWS", "placeholder")  # registered, so what load_dotenv writes is undone
+    monkeypatch.delenv("OLIST_MAX_REJECTED_ROWS")
+    monkeypatch.setenv("OLIST_HOME", str(tmp_path))
+
+    assert Settings.from_env().max_rejected_rows == 3
+
+
+@pytest.mark.parametrize("value", ["-1", "2.5", "many", "1e3"])
+def test_a_bad_max_rejected_rows_names_the_variable_and_the_value(tmp_path, value):
+    with pytest.raises(ValueError) as info:
+        Settings.from_env({"OLIST_HOME": str(tmp_path), "OLIST_MAX_REJECTED_ROWS": value})
+
+    assert str(info.value) == f"OLIST_MAX_REJECTED_ROWS must be a whole number >= 0, got {value!r}"
