@@ -7,6 +7,7 @@ here, in the entrypoint, so no password ever becomes a flow-run parameter stored
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from prefect import flow
@@ -16,7 +17,15 @@ from olist_etl.db import resolve_warehouse
 from olist_etl.locking import sync_lock
 from olist_etl.settings import Settings
 from olist_etl.tables import TABLE_NAMES
-from tasks.extract import extract_since, extract_table
+from tasks.extract import (
+    BACKFILL_TABLES,
+    PurchaseWindow,
+    empty_extract,
+    extract_purchase_range,
+    extract_since,
+    extract_table,
+    purchase_window,
+)
 from tasks.load import create_warehouse, load_table
 from tasks.merge import promote, read_watermarks
 from tasks.report import SyncBlocked, publish_run_artifacts, quarantine_run, summarize_run
@@ -27,35 +36,55 @@ from tasks.validate_staged import validate_source_columns, validate_staged_parts
 
 # Blocked (a gate failed), failed and crashed runs notify through OLIST_NOTIFY_BLOCK when it is set.
 @flow(name="olist-sync", flow_run_name="olist-sync-{mode}", on_failure=[notify_failure], on_crashed=[notify_failure])
-def olist_sync(mode: Literal["full", "incremental"] = "incremental") -> dict:
-    """Sync the Olist source into the warehouse; `mode` is `full` or `incremental`."""
+def olist_sync(
+    mode: Literal["full", "incremental", "backfill"] = "incremental",
+    purchased_from: date | None = None,
+    purchased_to: date | None = None,
+) -> dict:
+    """Sync the Olist source into the warehouse.
+
+    `full` re-reads every table, `incremental` the rows changed since the promoted watermarks,
+    `backfill` the orders purchased from `purchased_from` to `purchased_to` (inclusive dates, both
+    required) and the rows tied to them, without moving the watermarks.
+    """
+    # Checked before anything connects: a bad range fails the run with a message naming it.
+    window = purchase_window(mode, purchased_from, purchased_to)
     settings = resolve_warehouse(settings_with_blocks(Settings.from_env()))
-    return sync_tables(settings, mode)
+    return sync_tables(settings, mode, window)
 
 
-def sync_tables(settings: Settings, mode: str) -> dict:
+def sync_tables(settings: Settings, mode: str, window: PurchaseWindow | None = None) -> dict:
     run_id = new_run_id()
     # One sync at a time from the DDL to the merge: concurrent CREATE ... IF NOT EXISTS can collide,
     # the delta tables are shared, and a run extracted from stale watermarks must not be promoted
     # after a newer one.
     with sync_lock(settings, run_id, settings.lock_wait_seconds) as lock:
-        return _sync_locked(settings, mode, run_id, lock)
+        return _sync_locked(settings, mode, run_id, lock, window)
 
 
-def _sync_locked(settings: Settings, mode: str, run_id: str, lock) -> dict:
-    create_warehouse(settings)
+def _extract(settings: Settings, run_id: str, mode: str, window: PurchaseWindow | None) -> list:
+    """Extract every table in parallel: by purchase date for a backfill, else by updated_at."""
+    if window is not None:
+        futures = [extract_purchase_range.submit(settings, run_id, table, window) for table in BACKFILL_TABLES]
+        return [f.result() for f in futures] + [empty_extract(t) for t in TABLE_NAMES if t not in BACKFILL_TABLES]
     watermarks = read_watermarks(settings) if mode == "incremental" else {}
+    futures = [
+        extract_table.submit(settings, run_id, table, extract_since(mode, watermarks.get(table), settings.lookback))
+        for table in TABLE_NAMES
+    ]
+    return [f.result() for f in futures]
+
+
+def _sync_locked(settings: Settings, mode: str, run_id: str, lock, window: PurchaseWindow | None) -> dict:
+    create_warehouse(settings)
     gates, loaded = [], {}
+    purchased = window.as_dict() if window is not None else None
     manifest = {"run_id": run_id, "mode": mode, "tables": {}}  # what a run blocked before its extract reports
     try:
         # The source's columns before the extract, gate 1 on the staged parts, gate 2 on the delta
         # tables, the post-merge suite inside promote.
         gates.append(validate_source_columns(settings, run_id))
-        extracts = [
-            extract_table.submit(settings, run_id, table, extract_since(mode, watermarks.get(table), settings.lookback))
-            for table in TABLE_NAMES
-        ]
-        manifest = write_manifest(settings, run_id, mode, [e.result() for e in extracts])
+        manifest = write_manifest(settings, run_id, mode, _extract(settings, run_id, mode, window), purchased)
         staged = validate_staged_parts(settings, manifest)
         gates.append(staged.result)
         manifest = staged.manifest
@@ -68,9 +97,14 @@ def _sync_locked(settings: Settings, mode: str, run_id: str, lock) -> dict:
     except GateFailed as blocked:
         gates.append(blocked.result)
         quarantined = quarantine_run(settings, run_id, gates)
-        summary = summarize_run(manifest, loaded, gates, status="blocked") | {"quarantine": quarantined}
+        summary = summarize_run(manifest, loaded, gates, status="blocked") | {"quarantine": quarantined} | _window(purchased)
         publish_run_artifacts(settings, summary, gates)
         raise SyncBlocked(summary, blocked) from blocked
-    summary = summarize_run(manifest, loaded, gates, status="promoted")
+    summary = summarize_run(manifest, loaded, gates, status="promoted") | _window(purchased)
     publish_run_artifacts(settings, summary, gates)
     return summary
+
+
+def _window(purchased: dict | None) -> dict:
+    """A backfill's summary names its purchase-date range."""
+    return {"purchased": purchased} if purchased is not None else {}

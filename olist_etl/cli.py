@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import webbrowser
+from datetime import date
 from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
@@ -37,6 +38,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="olist-etl", description="Sync the Olist source database into a star schema, with quality gates.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -52,12 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--fraction", type=positive_float, default=0.01, help="share of orders touched")
 
     sync = sub.add_parser("sync", help="run the olist-sync flow once")
-    sync.add_argument("--mode", choices=("full", "incremental"), default="incremental")
+    sync.add_argument("--mode", choices=("full", "incremental", "backfill"), default="incremental")
+    sync.add_argument("--from", dest="purchased_from", type=iso_date, metavar="YYYY-MM-DD", help="backfill: first purchase date (inclusive)")
+    sync.add_argument("--to", dest="purchased_to", type=iso_date, metavar="YYYY-MM-DD", help="backfill: last purchase date (inclusive)")
     sync.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
     demo = sub.add_parser("demo", help="seed, full sync, simulate changes, incremental sync")
     demo.add_argument("--scale", type=positive_float, default=0.02)
     demo.add_argument("--seed", type=int, default=42)
+
+    report = sub.add_parser("report", help="write the BI report (one self-contained HTML file) from the analytics views")
+    report.add_argument("--output", type=Path, metavar="PATH", help="where to write it (default: $OLIST_HOME/report/index.html)")
 
     docs = sub.add_parser("docs", help="print the local data docs index")
     docs.add_argument("--open", action="store_true", help="open it in a browser")
@@ -116,12 +129,12 @@ def cmd_simulate_changes(settings, args) -> int:
     return EXIT_OK
 
 
-def run_sync(mode: str) -> tuple[int, dict | None, str | None]:
+def run_sync(mode: str, purchased_from: date | None = None, purchased_to: date | None = None) -> tuple[int, dict | None, str | None]:
     """Run the flow; returns (exit code, summary or None, error message or None)."""
     from flows.olist_sync import olist_sync
     from tasks.report import SyncBlocked
 
-    state = olist_sync(mode=mode, return_state=True)
+    state = olist_sync(mode=mode, purchased_from=purchased_from, purchased_to=purchased_to, return_state=True)
     if state.is_completed():
         return EXIT_OK, state.result(), None
     outcome = state.result(raise_on_failure=False)
@@ -131,16 +144,21 @@ def run_sync(mode: str) -> tuple[int, dict | None, str | None]:
 
 
 def cmd_sync(settings, args) -> int:
+    from tasks.extract import purchase_window
+
+    # Refuse a bad --mode/--from/--to combination before a flow run exists (and notifies).
+    purchase_window(args.mode, args.purchased_from, args.purchased_to)
+    dates = (args.purchased_from, args.purchased_to)
     if args.json:
         # Libraries print progress to stdout; keep stdout for the one JSON object.
         with contextlib.redirect_stdout(sys.stderr):
-            code, summary, error = run_sync(args.mode)
+            code, summary, error = run_sync(args.mode, *dates)
         if summary is None:
             print(f"olist-etl sync: error: {error}", file=sys.stderr)
             return code
         print(json.dumps(summary, sort_keys=True, default=str))
         return code
-    code, summary, error = run_sync(args.mode)
+    code, summary, error = run_sync(args.mode, *dates)
     if summary:
         print(format_summary(summary))
     if error:
@@ -150,6 +168,8 @@ def cmd_sync(settings, args) -> int:
 
 def format_summary(summary: dict) -> str:
     lines = [f"{summary['mode']} sync {summary['run_id']}: {summary['status'].upper()}"]
+    if "purchased" in summary:
+        lines.append(f"  orders purchased {summary['purchased']['from']} to {summary['purchased']['to']} (inclusive)")
     lines.append(f"  {'table':<36}{'extracted':>10}{'loaded':>10}")
     for table, counts in summary["tables"].items():
         lines.append(f"  {table:<36}{counts['extracted']:>10}{counts['loaded']:>10}")
@@ -169,6 +189,19 @@ def cmd_demo(settings, args) -> int:
     from olist_etl.demo import run_demo
 
     return run_demo(settings, scale=args.scale, seed=args.seed)
+
+
+def cmd_report(settings, args) -> int:
+    from olist_etl.bi_report import ReportError, write_report
+    from olist_etl.db import resolve_warehouse
+
+    try:
+        path = write_report(resolve_warehouse(settings), args.output)
+    except ReportError as err:
+        print(f"olist-etl report: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(path)
+    return EXIT_OK
 
 
 def cmd_docs(settings, args) -> int:
@@ -212,6 +245,7 @@ _COMMANDS = {
     "simulate-changes": cmd_simulate_changes,
     "sync": cmd_sync,
     "demo": cmd_demo,
+    "report": cmd_report,
     "docs": cmd_docs,
     "warehouse": cmd_warehouse,
     "blocks": cmd_blocks,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ def test_entrypoints_load_the_olist_sync_flow_and_accept_the_parameters(deployme
     for config in deployments.values():
         flow = load_flow_from_entrypoint(config["entrypoint"])
         assert flow.name == "olist-sync"
-        assert flow.validate_parameters(config["parameters"]) == config["parameters"]
+        validated = flow.validate_parameters(config["parameters"])
+        assert {k: validated[k] for k in config["parameters"]} == config["parameters"]
 
 
 def test_a_wrong_mode_is_refused_by_the_flow(monkeypatch):
@@ -48,6 +50,32 @@ def test_incremental_runs_daily_on_an_explicit_timezone(deployments):
     assert parsed.timezone == "America/Sao_Paulo"
     assert parsed.cron == "0 3 * * *"
     assert "schedules" not in deployments["historical"] or not deployments["historical"]["schedules"]
+
+
+def test_backfill_is_run_by_hand_with_the_purchase_dates_as_parameters(deployments, monkeypatch):
+    config = deployments["backfill"]
+    assert config["parameters"] == {"mode": "backfill"}  # the dates come with each run
+    assert not config.get("schedules") and not config.get("triggers")
+    monkeypatch.chdir(ROOT)
+    flow = load_flow_from_entrypoint(config["entrypoint"])
+    # What `prefect deployment run 'olist-sync/backfill' -p purchased_from=2018-01-01 ...` sends.
+    validated = flow.validate_parameters({**config["parameters"], "purchased_from": "2018-01-01", "purchased_to": "2018-01-31"})
+    assert validated == {"mode": "backfill", "purchased_from": date(2018, 1, 1), "purchased_to": date(2018, 1, 31)}
+    with pytest.raises(ParameterTypeError, match="purchased_to"):
+        flow.validate_parameters({**config["parameters"], "purchased_from": "2018-01-01", "purchased_to": "January"})
+
+
+def test_a_backfill_without_its_dates_fails_before_touching_anything(monkeypatch):
+    from flows.olist_sync import olist_sync
+
+    # No source or warehouse is configured: the check must come first to name the real problem.
+    monkeypatch.setenv("OLIST_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(ValueError, match="missing purchased_to"):
+        olist_sync.fn(mode="backfill", purchased_from=date(2018, 1, 1))
+    with pytest.raises(ValueError, match="purchased_from 2018-02-01 is after purchased_to 2018-01-01"):
+        olist_sync.fn(mode="backfill", purchased_from=date(2018, 2, 1), purchased_to=date(2018, 1, 1))
+    with pytest.raises(ValueError, match="apply to mode 'backfill' only"):
+        olist_sync.fn(mode="incremental", purchased_from=date(2018, 1, 1))
 
 
 

@@ -1,4 +1,4 @@
-"""Extract: stream source rows into staged parts, full and incremental, on MariaDB and SQLite."""
+"""Extract: stream source rows into staged parts, full, incremental and backfill, on MariaDB and SQLite."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import gzip
 import io
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from olist_etl.db import source_engine
 from olist_etl.source.schema import create_source_schema
 from olist_etl.staging import open_staging
-from tasks.extract import extract_since, extract_table
+from tasks.extract import (
+    BACKFILL_TABLES,
+    PurchaseWindow,
+    extract_purchase_range,
+    extract_since,
+    extract_table,
+    purchase_window,
+)
 from tasks.stage import write_manifest, read_manifest
 from tests.conftest import make_settings
 
@@ -95,6 +102,8 @@ def test_lookback_moves_the_lower_bound_back():
     assert extract_since("incremental", None, timedelta(minutes=10)) is None
     with pytest.raises(ValueError, match="mode"):
         extract_since("everything", mark, timedelta(0))
+    with pytest.raises(ValueError, match="'backfill'"):
+        extract_since("backfill", mark, timedelta(0))
 
 
 def test_manifest_lists_every_table_with_parts_and_counts(source_settings):
@@ -109,3 +118,121 @@ def test_manifest_lists_every_table_with_parts_and_counts(source_settings):
         "columns": ["seller_id", "seller_zip_code_prefix", "seller_city", "seller_state", "updated_at"],
         "rows": 0, "parts": [], "since": None, "high_watermark": None,
     }
+
+
+# A backfill of 2017-06-01 to 2017-06-02: orders on both edges are in, their neighbours out.
+BACKFILL = PurchaseWindow(date(2017, 6, 1), date(2017, 6, 2))
+EDGE_ORDERS = {
+    "before": "2017-05-31 23:59:59",
+    "first": "2017-06-01 00:00:00",
+    "last": "2017-06-02 23:59:59",
+    "after": "2017-06-03 00:00:00",
+    "unknown": None,
+}
+IN_RANGE = {"first", "last"}
+
+
+def _key(name: str) -> str:
+    return name.ljust(32, "0")
+
+
+def _seed_edges(settings) -> None:
+    """Each edge order with its customer, an item (own product and seller), a payment and a review;
+    the product and seller of "first" are also sold by "after", and one product is never sold."""
+    with source_engine(settings).begin() as conn:
+        for name, purchased in EDGE_ORDERS.items():
+            conn.execute(
+                sa.text(
+                    "insert into orders (order_id, customer_id, order_status, order_purchase_timestamp)"
+                    " values (:o, :c, 'delivered', :t)"
+                ),
+                {"o": _key(name), "c": _key("c" + name), "t": purchased},
+            )
+            conn.execute(
+                sa.text("insert into customers (customer_id, customer_unique_id) values (:c, :u)"),
+                {"c": _key("c" + name), "u": _key("u" + name)},
+            )
+            conn.execute(
+                sa.text(
+                    "insert into order_items (order_id, order_item_id, product_id, seller_id, price, freight_value)"
+                    " values (:o, 1, :p, :s, 10.00, 1.00)"
+                ),
+                {"o": _key(name), "p": _key("p" + name), "s": _key("s" + name)},
+            )
+            conn.execute(sa.text("insert into products (product_id) values (:p)"), {"p": _key("p" + name)})
+            conn.execute(sa.text("insert into sellers (seller_id) values (:s)"), {"s": _key("s" + name)})
+            conn.execute(
+                sa.text("insert into order_payments (order_id, payment_sequential, payment_value) values (:o, 1, 11.00)"),
+                {"o": _key(name)},
+            )
+            conn.execute(
+                sa.text("insert into order_reviews (review_id, order_id, review_score) values (:r, :o, 5)"),
+                {"r": _key("r" + name), "o": _key(name)},
+            )
+        conn.execute(
+            sa.text(
+                "insert into order_items (order_id, order_item_id, product_id, seller_id, price, freight_value)"
+                " values (:o, 2, :p, :s, 10.00, 1.00)"
+            ),
+            {"o": _key("after"), "p": _key("pfirst"), "s": _key("sfirst")},
+        )
+        conn.execute(sa.text("insert into products (product_id) values (:p)"), {"p": _key("unsold")})
+
+
+def test_backfill_stages_the_orders_purchased_in_the_inclusive_range_and_the_rows_tied_to_them(source_settings):
+    _seed_edges(source_settings)
+
+    staged = {}
+    for table in BACKFILL_TABLES:
+        extract = extract_purchase_range.fn(source_settings, "run-b", table, BACKFILL)
+        assert extract.high_watermark is None and extract.since is None  # never moves a watermark
+        assert extract.rows == len(staged_rows(source_settings, extract))
+        staged[table] = sorted(tuple(r[:2]) for r in staged_rows(source_settings, extract))
+
+    names = sorted(IN_RANGE)
+    assert staged["orders"] == [(_key(n), _key("c" + n)) for n in names]
+    assert staged["customers"] == [(_key("c" + n), _key("u" + n)) for n in names]
+    assert staged["order_items"] == [(_key(n), "1") for n in names]
+    assert staged["order_payments"] == [(_key(n), "1") for n in names]
+    assert staged["order_reviews"] == [(_key("r" + n), _key(n)) for n in names]
+    # Each product and seller once, though "pfirst" is also sold by an order out of the range.
+    assert [p for p, _ in staged["products"]] == sorted(_key("p" + n) for n in names)
+    assert [s for s, _ in staged["sellers"]] == sorted(_key("s" + n) for n in names)
+
+
+def test_backfill_refuses_a_table_it_cannot_slice_by_purchase_date(source_settings):
+    with pytest.raises(ValueError, match="geolocation has no link to orders"):
+        extract_purchase_range.fn(source_settings, "run-b", "geolocation", BACKFILL)
+
+
+def test_a_backfill_range_is_checked_with_messages_naming_the_parameter():
+    assert purchase_window("backfill", "2018-01-01", date(2018, 1, 31)) == PurchaseWindow(date(2018, 1, 1), date(2018, 1, 31))
+    assert purchase_window("backfill", date(2018, 1, 1), date(2018, 1, 1)).params() == {
+        "purchased_from": "2018-01-01", "purchased_before": "2018-01-02",  # one whole day
+    }
+    assert purchase_window("incremental", None, None) is None
+    with pytest.raises(ValueError, match="missing purchased_from and purchased_to"):
+        purchase_window("backfill", None, None)
+    with pytest.raises(ValueError, match="missing purchased_from$"):
+        purchase_window("backfill", None, "2018-01-31")
+    with pytest.raises(ValueError, match="purchased_from 2018-02-01 is after purchased_to 2018-01-31"):
+        purchase_window("backfill", "2018-02-01", "2018-01-31")
+    with pytest.raises(ValueError, match="purchased_to must be a date YYYY-MM-DD, got '31/01/2018'"):
+        purchase_window("backfill", "2018-01-01", "31/01/2018")
+    with pytest.raises(ValueError, match="purchased_to must be a date .* without a time"):
+        purchase_window("backfill", "2018-01-01", datetime(2018, 1, 31, 12))
+    with pytest.raises(ValueError, match="purchased_to apply to mode 'backfill' only, not to mode 'full'"):
+        purchase_window("full", None, "2018-01-31")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        purchase_window("everything", None, None)
+
+
+def test_extracts_outside_a_flow_run_create_no_progress_artifact(source_settings, monkeypatch):
+    import tasks.progress
+
+    calls = []
+    monkeypatch.setattr(tasks.progress, "create_progress_artifact", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(tasks.progress, "update_progress_artifact", lambda *a, **k: calls.append(a))
+
+    assert extract_table.fn(source_settings, "run-p", "orders", None).rows == 10
+    assert calls == []

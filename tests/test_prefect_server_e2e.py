@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -27,7 +27,8 @@ import sqlalchemy as sa
 
 from olist_etl.cli import main
 from tests.helpers import assert_tables_unchanged, table_checksums
-from tests.test_sync_e2e import assert_facts_match_source, fact_counts
+from tests.test_backfill import purchase_days
+from tests.test_sync_e2e import assert_facts_match_source, fact_counts, watermarks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -102,8 +103,8 @@ class PrefectStack:
             time.sleep(0.5)
         pytest.fail(f"prefect server not healthy after {SERVER_START_SECONDS}s:\n{self.logs()}")
 
-    def run_deployment(self, name: str) -> str:
-        out = self.cli("deployment", "run", name)
+    def run_deployment(self, name: str, *options: str) -> str:
+        out = self.cli("deployment", "run", name, *options)
         match = re.search(r"UUID:\s*([0-9a-f-]{36})", out)
         assert match, f"no flow run id in: {out}"
         return match.group(1)
@@ -249,7 +250,7 @@ def test_deployments_run_through_a_real_server_and_worker(tmp_path, monkeypatch,
         stack.cli("deploy", "--prefect-file", "deployments/prefect.yaml", "--all")
 
         deployments = {d["name"]: d for d in stack.api("POST", "/deployments/filter", json={}).json()}
-        assert {"historical", "incremental", "incremental-on-upload"} <= set(deployments)
+        assert {"historical", "incremental", "backfill", "incremental-on-upload"} <= set(deployments)
         incremental = deployments["incremental"]
         assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in incremental["schedules"]] == [("0 3 * * *", "America/Sao_Paulo")]
         # `prefect deploy` bakes {{ $OLIST_ETL_DIR }} in when it is set; deployed without it (as
@@ -276,6 +277,20 @@ def test_deployments_run_through_a_real_server_and_worker(tmp_path, monkeypatch,
         run = stack.wait_flow_run(stack.run_deployment("olist-sync/incremental"))
         assert run["state"]["type"] == "COMPLETED", f"{run['state']}\n{stack.logs()}"
         assert_facts_match_source(olist_env)
+
+        # Act + assert: a backfill of a week, dates given as the docs show; the watermarks stay.
+        marks = watermarks(postgres_url)
+        start = purchase_days(mariadb_url)[len(purchase_days(mariadb_url)) // 2]
+        dates = {"purchased_from": start.isoformat(), "purchased_to": (start + timedelta(days=6)).isoformat()}
+        run = stack.wait_flow_run(stack.run_deployment("olist-sync/backfill", *(arg for k, v in dates.items() for arg in ("-p", f"{k}={v}"))))
+        assert run["state"]["type"] == "COMPLETED", f"{run['state']}\n{stack.logs()}"
+        assert run["parameters"] == {"mode": "backfill", **dates}
+        assert_facts_match_source(olist_env)
+        assert watermarks(postgres_url) == marks
+        # Without its dates a backfill fails at once, naming what is missing.
+        run = stack.wait_flow_run(stack.run_deployment("olist-sync/backfill"))
+        assert run["state"]["type"] == "FAILED", f"{run['state']}\n{stack.logs()}"
+        assert "missing purchased_from and purchased_to" in (run["state"]["message"] or ""), run["state"]
 
         # Arrange: credentials as blocks, and a worker whose environment holds no URL and no AWS key.
         stack.stop(worker)
