@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from olist_etl.bi_report import write_report
 from olist_etl.db import resolve_warehouse, source_engine, warehouse_engine
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
@@ -57,6 +58,8 @@ def run_demo(settings: Settings, *, scale: float, seed: int) -> int:
     if mismatches or not statuses_ok:
         print("demo FAILED: the warehouse does not match the source")
         return EXIT_ERROR
+    print("\n6. BI report from the analytics views")
+    print(f"   {write_report(resolved)}")
     print(f"\ndemo OK. Data docs: {summary['data_docs']}")
     print("Query the star schema: `olist-etl warehouse url` prints the embedded warehouse's URL.")
     return EXIT_OK

@@ -12,7 +12,6 @@ import gzip
 import logging
 import re
 import zlib
-from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -20,10 +19,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from olist_etl.db import dialect_of, warehouse_engine
+from olist_etl.retrying import retry_transient_only
 from olist_etl.settings import Settings
-from olist_etl.sqlfiles import render, statements
+from olist_etl.sqlfiles import render, sql_files, statements
 from olist_etl.staging import StagingArea, open_staging, write_json
 from olist_etl.tables import TABLES, UPDATED_AT, SourceTable, get_table
+from tasks.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,7 @@ class LoadError(RuntimeError):
     Retrying does not help; I/O errors (S3, network) are raised as they are and are retried.
     """
 
-
-def _retry_io_only(task_obj: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry condition: retry I/O failures, never a LoadError (the data is wrong)."""
-    try:
-        exc = state.result(raise_on_failure=False)
-    except Exception:  # the state carries no readable result: treat it as transient
-        return True
-    return not isinstance(exc, (LoadError, ValueError, KeyError))
+    retryable = False
 
 
 def _warehouse_dialect(settings: Settings) -> str:
@@ -77,14 +71,25 @@ def ddl_sql(dialect: str) -> list[tuple[str, str]]:
     return [(path, render(path, dialect, tables=TABLES, updated_at=UPDATED_AT)) for path in DDL_FILES]
 
 
+# The analytics views BI tools read, one file per view; they read the star schema's tables, so
+# they are created after them.
+VIEWS_FOLDER = "warehouse/views"
+
+
+def view_sql(dialect: str) -> list[tuple[str, str]]:
+    """(file, rendered SQL) of every analytics view for a dialect."""
+    return [(path, render(path, dialect)) for path in sql_files(VIEWS_FOLDER)]
+
+
 @task(name="create-warehouse", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def create_warehouse(settings: Settings) -> None:
-    """Create the schemas and tables that do not exist yet (every statement is IF NOT EXISTS)."""
+    """Create the schemas and tables that do not exist yet (every statement is IF NOT EXISTS), then
+    the analytics views (CREATE OR REPLACE: the current definitions, with their grants kept)."""
     dialect = _warehouse_dialect(settings)
     engine = warehouse_engine(settings)
     try:
         with engine.begin() as conn:
-            for path, sql in ddl_sql(dialect):
+            for path, sql in ddl_sql(dialect) + view_sql(dialect):
                 for statement in statements(sql):
                     # Driver-level execution: DDL has no parameters, and SQLAlchemy's text()
                     # would read any ':word' in it as one.
@@ -117,7 +122,7 @@ def _table_entry(manifest: dict, source: SourceTable) -> dict:
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=10,
-    retry_condition_fn=_retry_io_only,
+    retry_condition_fn=retry_transient_only,
 )
 def load_table(settings: Settings, manifest: dict, table: str) -> int:
     """Replace staging_layer.<table> by the run's staged rows; returns the number of rows loaded."""
@@ -139,6 +144,7 @@ def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
         "warehouse/load/copy_postgres.sql", "postgresql", table=source.name, columns=source.staged_columns
     )
     engine = warehouse_engine(settings)
+    progress = Progress("load", source.name, f"Rows of {source.name} copied into staging_layer", total=int(entry["rows"]))
     raw = engine.raw_connection()
     try:
         # The psycopg 3 connection under SQLAlchemy's pool: COPY FROM STDIN needs cursor.copy().
@@ -150,6 +156,7 @@ def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
                 loaded = 0
                 for part in entry.get("parts") or []:
                     loaded += _copy_part(cur, area, statements(copy_sql)[0], source.name, part)
+                    progress.update(loaded)
             if loaded != int(entry["rows"]):
                 raise LoadError(
                     f"{source.name}: loaded {loaded} rows but the manifest lists {entry['rows']}"
@@ -158,6 +165,7 @@ def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
         except BaseException:
             conn.rollback()
             raise
+        progress.finish()
         return loaded
     finally:
         raw.close()
