@@ -2,6 +2,10 @@
 
 Keys are relative, '/'-separated paths such as `runs/<run_id>/orders/part-00000.csv.gz`.
 S3 honours AWS_ENDPOINT_URL (boto3 reads it), so tests run against a moto server.
+
+S3 requests are retried by botocore's "standard" mode (500, 503 SlowDown, throttling, dropped
+connections; jittered exponential backoff). What still fails is raised as StagingError naming the
+operation and the s3://bucket/key, and says whether another attempt later could help.
 """
 
 from __future__ import annotations
@@ -14,6 +18,34 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator, Protocol
 from urllib.parse import unquote, urlparse
+
+
+# Attempts per S3 request, the first included (botocore's own default is 3 in standard mode):
+# enough to ride out a burst of SlowDown or a restarting endpoint. AWS_MAX_ATTEMPTS and
+# AWS_RETRY_MODE override them, as they do for any AWS SDK.
+S3_MAX_ATTEMPTS = 8
+S3_RETRY_MODE = "standard"
+
+# Error codes S3 answers for conditions that pass: another attempt later may succeed.
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError", "ServiceUnavailable"}
+)
+
+
+class StagingError(RuntimeError):
+    """An S3 request failed after botocore's retries. The message names the operation and the object.
+
+    `transient` is True for 5xx answers, throttling and network errors (a later attempt may
+    succeed) and False for errors that will not fix themselves (a missing bucket, access denied).
+    """
+
+    def __init__(self, message: str, *, transient: bool):
+        super().__init__(message)
+        self.transient = transient
+
+    @property
+    def retryable(self) -> bool:
+        return self.transient
 
 
 class StagingArea(Protocol):
@@ -82,6 +114,17 @@ class LocalStaging:
         shutil.copyfile(self._path(src), target)
 
 
+def s3_client_config():
+    """botocore settings of every staging client: standard retries, bounded waits."""
+    from botocore.config import Config
+
+    retries = {
+        "mode": os.environ.get("AWS_RETRY_MODE") or S3_RETRY_MODE,
+        "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or S3_MAX_ATTEMPTS),
+    }
+    return Config(retries=retries, connect_timeout=10, read_timeout=60)
+
+
 class S3Staging:
     def __init__(self, bucket: str, prefix: str, client=None):
         import boto3
@@ -89,10 +132,27 @@ class S3Staging:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self._client = client or boto3.client("s3")
+        self._client = client or boto3.client("s3", config=s3_client_config())
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+    @contextlib.contextmanager
+    def _errors(self, operation: str, key: str, source: str | None = None) -> Iterator[None]:
+        """Re-raise what botocore gives up on as a StagingError naming the object (and a copy's source)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"S3 {operation} of {self.uri(key)}" + (f" from {self.uri(source)}" if source else "")
+        try:
+            yield
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            code = error.get("Code") or str(status)
+            transient = status >= 500 or status == 429 or code in _TRANSIENT_CODES
+            raise StagingError(f"{where} failed: {code}: {error.get('Message') or err}", transient=transient) from err
+        except BotoCoreError as err:  # no answer at all: connection refused or dropped, timeout
+            raise StagingError(f"{where} failed: {err}", transient=True) from err
 
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[IO[bytes]]:
@@ -100,43 +160,51 @@ class S3Staging:
         with tempfile.TemporaryFile() as tmp:
             yield tmp
             tmp.seek(0)
-            self._client.upload_fileobj(tmp, self.bucket, self._key(key))
+            with self._errors("PutObject", key):
+                self._client.upload_fileobj(tmp, self.bucket, self._key(key))
 
     @contextlib.contextmanager
     def reader(self, key: str) -> Iterator[IO[bytes]]:
-        body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+        with self._errors("GetObject", key):
+            body = self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
         try:
-            yield body
+            # Reading the body can fail too (a connection dropped mid-object): botocore does not
+            # retry that, so it is named like the request's own errors.
+            with self._errors("GetObject (reading the body)", key):
+                yield body
         finally:
             body.close()
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        with self._errors("HeadObject", key):
+            try:
+                self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+                return True
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
 
     def list(self, prefix: str) -> list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
         full = self._key(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         keys = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-            keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
+        with self._errors("ListObjectsV2", prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"][strip:] for obj in page.get("Contents", []))
         return sorted(keys)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
     def copy(self, src: str, dst: str) -> None:
-        self._client.copy_object(
-            Bucket=self.bucket, Key=self._key(dst), CopySource={"Bucket": self.bucket, "Key": self._key(src)}
-        )
+        with self._errors("CopyObject", dst, source=src):
+            self._client.copy_object(
+                Bucket=self.bucket, Key=self._key(dst), CopySource={"Bucket": self.bucket, "Key": self._key(src)}
+            )
 
 
 def open_staging(url: str) -> StagingArea:
