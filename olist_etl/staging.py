@@ -86,8 +86,12 @@ class LocalStaging:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".partial")
-        with open(tmp, "wb") as out:
-            yield out
+        try:
+            with open(tmp, "wb") as out:
+                yield out
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, path)
 
     @contextlib.contextmanager

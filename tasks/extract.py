@@ -134,6 +134,9 @@ def extract_table(settings: Settings, run_id: str, table: str, since: str | None
                     for count in (False, True)
                 }
                 _stream(conn, query[False], query[True], params, writer, progress)
+    except BaseException:
+        writer.abort()  # no half part is left behind; a retry starts the table over
+        raise
     finally:
         engine.dispose()
     return _finish(extract, writer, progress)
@@ -162,6 +165,9 @@ def extract_purchase_range(settings: Settings, run_id: str, table: str, window: 
     try:
         with engine.connect() as conn:
             _stream(conn, query[False], query[True], window.params(), writer, progress)
+    except BaseException:
+        writer.abort()  # no half part is left behind; a retry starts the table over
+        raise
     finally:
         engine.dispose()
     return _finish(extract, writer, progress)

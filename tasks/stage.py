@@ -7,6 +7,7 @@ Layout, one folder per run so nothing is ever overwritten:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -66,7 +67,12 @@ class TableExtract:
 
 
 class PartWriter:
-    """Writes row batches into consecutive CSV parts of at most `part_rows` rows each."""
+    """Writes rows into consecutive gzip CSV parts of at most `part_rows` rows each.
+
+    Rows go straight into the open part's gzip stream, so memory holds one fetch, not a part. A
+    part becomes visible under its key only when it is complete (the staging area's writer renames
+    or uploads on close); abort() drops an unfinished one.
+    """
 
     def __init__(
         self,
@@ -81,55 +87,73 @@ class PartWriter:
         if part_rows < 1:
             raise ValueError("part_rows must be at least 1")
         self.area = area
-        self.prefix = f"{run_prefix(run_id)}/{table}"
+        self.prefix = f"runs/{run_id}/{table}"
         self.columns = list(columns)
         self.part_rows = part_rows
         self.parts: list[Part] = []
         self.on_part = on_part
-        self._pending: list[Sequence] = []
+        self._open: contextlib.ExitStack | None = None
+        self._csv = None
+        self._counted: _CountingWriter | None = None
+        self._text: io.TextIOWrapper | None = None
+        self._open_rows = 0
 
     def write(self, rows: Iterable[Sequence]) -> None:
         for row in rows:
-            self._pending.append(row)
-            if len(self._pending) >= self.part_rows:
-                self._flush()
+            self.write_batch((row,))
 
     def write_batch(self, batch: Sequence[Sequence]) -> None:
-        """Faster than write() for lists: slices instead of per-row appends."""
+        """Write a list of rows, splitting it across parts where a part fills up."""
         start = 0
         while start < len(batch):
-            room = self.part_rows - len(self._pending)
-            self._pending.extend(batch[start : start + room])
-            start += room
-            if len(self._pending) >= self.part_rows:
-                self._flush()
+            if self._open is None:
+                self._open_part()
+            chunk = batch[start : start + self.part_rows - self._open_rows]
+            # csv writes None as an empty unquoted field: the NULL of PostgreSQL and Redshift COPY.
+            self._csv.writerows(chunk)
+            self._open_rows += len(chunk)
+            start += len(chunk)
+            if self._open_rows >= self.part_rows:
+                self._close_part()
 
     @property
     def rows_written(self) -> int:
-        """Rows in the parts written so far (pending rows not included)."""
+        """Rows in the parts written so far (the open part's rows not included)."""
         return sum(p.rows for p in self.parts)
 
     def close(self) -> list[Part]:
-        if self._pending:
-            self._flush()
+        if self._open is not None:
+            self._close_part()
         return self.parts
 
-    def _flush(self) -> None:
-        key = f"{self.prefix}/part-{len(self.parts):05d}.csv.gz"
-        with self.area.writer(key) as raw:
-            counted = _CountingWriter(raw)
-            with gzip.GzipFile(fileobj=counted, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as gz:
-                text = io.TextIOWrapper(gz, encoding="utf-8", newline="")
-                writer = csv.writer(text, lineterminator="\n")
-                writer.writerow(self.columns)
-                # csv writes None as an empty unquoted field: the NULL of PostgreSQL and Redshift COPY.
-                writer.writerows(self._pending)
-                text.flush()
-                text.detach()
-        self.parts.append(Part(key=key, rows=len(self._pending), bytes=counted.count))
-        self._pending = []
+    def abort(self) -> None:
+        """Drop the unfinished part: its key never appears (the parts already closed stay)."""
+        if self._open is not None:
+            stack, self._open = self._open, None
+            stack.__exit__(RuntimeError, RuntimeError("part aborted"), None)
+
+    def _open_part(self) -> None:
+        stack = contextlib.ExitStack()
+        raw = stack.enter_context(self.area.writer(self._key()))
+        self._counted = _CountingWriter(raw)
+        gz = stack.enter_context(gzip.GzipFile(fileobj=self._counted, mode="wb", compresslevel=GZIP_LEVEL, mtime=0))
+        self._text = io.TextIOWrapper(gz, encoding="utf-8", newline="")
+        self._csv = csv.writer(self._text, lineterminator="\n")
+        self._csv.writerow(self.columns)
+        self._open, self._open_rows = stack, 0
+
+    def _close_part(self) -> None:
+        key = self._key()
+        self._text.flush()
+        self._text.detach()  # the gzip stream closes with the stack, not with the wrapper
+        stack, self._open = self._open, None
+        stack.close()  # finishes the gzip member, then renames or uploads the part
+        self.parts.append(Part(key=key, rows=self._open_rows, bytes=self._counted.count))
         if self.on_part is not None:
             self.on_part(self.rows_written)
+
+    def _key(self) -> str:
+        return f"{self.prefix}/part-{len(self.parts):05d}.csv.gz"
 
 
 class _CountingWriter(io.RawIOBase):

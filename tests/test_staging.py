@@ -88,3 +88,17 @@ def test_run_ids_are_unique_and_sortable():
     ids = [new_run_id() for _ in range(50)]
     assert len(set(ids)) == 50
     assert all(len(i.split("-")[0]) == 16 for i in ids)
+
+
+def test_an_aborted_part_leaves_no_file_and_closed_parts_stay(tmp_path):
+    # Arrange: two full parts written, a third one open when the extract fails.
+    area = open_staging(tmp_path.as_uri())
+    writer = PartWriter(area, "run-4", "orders", ["order_id"], part_rows=2)
+    writer.write_batch([("a",), ("b",), ("c",), ("d",), ("e",)])
+
+    # Act
+    writer.abort()
+
+    # Assert: the complete parts are there; neither the open part nor a temporary file is.
+    assert area.list("runs/run-4") == ["runs/run-4/orders/part-00000.csv.gz", "runs/run-4/orders/part-00001.csv.gz"]
+    assert not list(tmp_path.rglob("*.partial"))
