@@ -8,6 +8,7 @@ transaction: a failed load leaves it exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import re
@@ -163,7 +164,10 @@ def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
                 )
             conn.commit()
         except BaseException:
-            conn.rollback()
+            # On a dropped connection the rollback fails too; the original error must survive it,
+            # or a permanent LoadError would turn into a retried OperationalError.
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
             raise
         progress.finish()
         return loaded
@@ -179,6 +183,8 @@ def _copy_part(cur: psycopg.Cursor, area: StagingArea, copy_sql: str, table: str
             with cur.copy(copy_sql) as copy:
                 while chunk := unzipped.read(COPY_CHUNK_BYTES):
                     copy.write(chunk)
+    except psycopg.OperationalError:
+        raise  # the connection dropped (a terminated backend, a restart): I/O, so the task retries
     except psycopg.Error as err:
         raise LoadError(_copy_error_message(table, key, err)) from err
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:

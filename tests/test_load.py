@@ -255,3 +255,49 @@ def test_redshift_load_without_iam_role_is_refused_before_connecting(olist_home,
     # Act / Assert
     with pytest.raises(LoadError, match="IAM role"):
         load_table.fn(settings, manifest, "customers")
+
+
+class _CopyFailing:
+    """A cursor whose COPY fails with `error` as the first chunk is written."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def copy(self, sql):
+        error = self.error
+
+        class _Copy:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def write(self, chunk):
+                raise error
+
+        return _Copy()
+
+
+def _one_part(tmp_path):
+    area = LocalStaging(tmp_path)
+    with area.writer("p.csv.gz") as out:
+        out.write(gzip.compress(b"order_id\nabc\n"))
+    return area, {"key": "p.csv.gz", "rows": 1}
+
+
+def test_a_dropped_connection_mid_copy_stays_retryable_and_bad_data_does_not(tmp_path):
+    import psycopg
+
+    from olist_etl.retrying import is_permanent
+
+    # Arrange
+    area, part = _one_part(tmp_path)
+
+    # Act / Assert: a terminated backend is I/O (the task retries it), a bad value is not.
+    with pytest.raises(psycopg.OperationalError) as dropped:
+        load_module._copy_part(_CopyFailing(psycopg.OperationalError("terminating connection")), area, "copy", "orders", part)
+    assert not is_permanent(dropped.value)
+    with pytest.raises(LoadError) as bad:
+        load_module._copy_part(_CopyFailing(psycopg.errors.InvalidDatetimeFormat("bad timestamp")), area, "copy", "orders", part)
+    assert is_permanent(bad.value) and "staging_layer.orders" in str(bad.value)
