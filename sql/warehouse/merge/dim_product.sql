@@ -35,11 +35,11 @@ retranslated AS (
     -- Versions of other products whose category got a translation in this run.
     SELECT
         product_key, product_id, {{ tracked | join(', ') }}, valid_from, valid_to, is_current, updated_at
-    FROM user_access_layer.dim_product
+    FROM user_access_layer.dim_product AS stored
     WHERE product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
     )
-    AND product_key NOT IN (SELECT product_key FROM versions)
+    AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.product_key = stored.product_key)
 ),
 
 candidates AS (

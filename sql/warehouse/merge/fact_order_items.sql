@@ -40,16 +40,31 @@ incoming AS (
         OR staged.updated_at >= stored.updated_at
 ),
 
-rekeyed AS (
-    SELECT {{ item_columns | join(', ') }}
+rekeyed_keys AS (
+    -- One semi-join per reason, UNIONed: ORed IN (subquery) conditions cannot become a join in
+    -- PostgreSQL, and once a subquery outgrows work_mem each one is rescanned per row.
+    SELECT item.order_id, item.order_item_id
     FROM user_access_layer.fact_order_items AS item
-    WHERE (
-            item.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
-            OR item.order_id IN ({{ m.orders_of_staged_customers() }})
-            OR item.product_id IN (SELECT product_id FROM staging_layer.products WHERE product_id IS NOT NULL)
-            OR item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
-        )
-        AND NOT EXISTS (
+    WHERE item.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
+    UNION
+    SELECT item.order_id, item.order_item_id
+    FROM user_access_layer.fact_order_items AS item
+    WHERE item.order_id IN ({{ m.orders_of_staged_customers() }})
+    UNION
+    SELECT item.order_id, item.order_item_id
+    FROM user_access_layer.fact_order_items AS item
+    WHERE item.product_id IN (SELECT product_id FROM staging_layer.products WHERE product_id IS NOT NULL)
+    UNION
+    SELECT item.order_id, item.order_item_id
+    FROM user_access_layer.fact_order_items AS item
+    WHERE item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
+),
+
+rekeyed AS (
+    SELECT {% for column in item_columns %}item.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+    FROM user_access_layer.fact_order_items AS item
+    INNER JOIN rekeyed_keys AS k ON k.order_id = item.order_id AND k.order_item_id = item.order_item_id
+    WHERE NOT EXISTS (
             SELECT 1
             FROM incoming
             WHERE incoming.order_id = item.order_id

@@ -43,9 +43,9 @@ rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
     -- customer row arrived after the order (the unknown member is repaired).
     SELECT {{ order_columns | join(', ') }}
-    FROM user_access_layer.fact_orders
+    FROM user_access_layer.fact_orders AS stored
     WHERE order_id IN ({{ m.orders_of_staged_customers() }})
-        AND order_id NOT IN (SELECT order_id FROM incoming WHERE order_id IS NOT NULL)
+        AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.order_id = stored.order_id)
 ),
 
 candidates AS (

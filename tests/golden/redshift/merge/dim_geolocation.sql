@@ -54,7 +54,9 @@ points AS (
         point.geolocation_city, point.geolocation_state, point.updated_at
     FROM user_access_layer.geolocation_point AS point
     WHERE point.geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
-        AND point.geolocation_id NOT IN (SELECT geolocation_id FROM effective WHERE geolocation_id IS NOT NULL)
+        -- NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN as a per-row rescan once the list
+        -- outgrows work_mem (quadratic on a full re-sync at scale 10).
+        AND NOT EXISTS (SELECT 1 FROM effective WHERE effective.geolocation_id = point.geolocation_id)
 ),
 
 aggregated AS (

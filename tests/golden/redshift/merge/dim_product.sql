@@ -171,11 +171,11 @@ retranslated AS (
     -- Versions of other products whose category got a translation in this run.
     SELECT
         product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, valid_to, is_current, updated_at
-    FROM user_access_layer.dim_product
+    FROM user_access_layer.dim_product AS stored
     WHERE product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
     )
-    AND product_key NOT IN (SELECT product_key FROM versions)
+    AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.product_key = stored.product_key)
 ),
 
 candidates AS (

@@ -40,21 +40,35 @@ incoming AS (
         OR staged.updated_at >= stored.updated_at
 ),
 
-rekeyed AS (
-    SELECT order_id, order_item_id, product_id, seller_id, shipping_limit_date, price, freight_value, updated_at
+rekeyed_keys AS (
+    -- One semi-join per reason, UNIONed: ORed IN (subquery) conditions cannot become a join in
+    -- PostgreSQL, and once a subquery outgrows work_mem each one is rescanned per row.
+    SELECT item.order_id, item.order_item_id
     FROM user_access_layer.fact_order_items AS item
-    WHERE (
-            item.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
-            OR item.order_id IN (SELECT order_fact.order_id
+    WHERE item.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
+    UNION
+    SELECT item.order_id, item.order_item_id
+    FROM user_access_layer.fact_order_items AS item
+    WHERE item.order_id IN (SELECT order_fact.order_id
     FROM user_access_layer.fact_orders AS order_fact
     INNER JOIN user_access_layer.customer_account AS account ON account.customer_id = order_fact.customer_id
     WHERE account.customer_unique_id IN (
         SELECT customer_unique_id FROM staging_layer.customers WHERE customer_unique_id IS NOT NULL
     ))
-            OR item.product_id IN (SELECT product_id FROM staging_layer.products WHERE product_id IS NOT NULL)
-            OR item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
-        )
-        AND NOT EXISTS (
+    UNION
+    SELECT item.order_id, item.order_item_id
+    FROM user_access_layer.fact_order_items AS item
+    WHERE item.product_id IN (SELECT product_id FROM staging_layer.products WHERE product_id IS NOT NULL)
+    UNION
+    SELECT item.order_id, item.order_item_id
+    FROM user_access_layer.fact_order_items AS item
+    WHERE item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
+),
+
+rekeyed AS (
+    SELECT item.order_id, item.order_item_id, item.product_id, item.seller_id, item.shipping_limit_date, item.price, item.freight_value, item.updated_at    FROM user_access_layer.fact_order_items AS item
+    INNER JOIN rekeyed_keys AS k ON k.order_id = item.order_id AND k.order_item_id = item.order_item_id
+    WHERE NOT EXISTS (
             SELECT 1
             FROM incoming
             WHERE incoming.order_id = item.order_id

@@ -41,14 +41,14 @@ rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
     -- customer row arrived after the order (the unknown member is repaired).
     SELECT order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at, order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date, updated_at
-    FROM user_access_layer.fact_orders
+    FROM user_access_layer.fact_orders AS stored
     WHERE order_id IN (SELECT order_fact.order_id
     FROM user_access_layer.fact_orders AS order_fact
     INNER JOIN user_access_layer.customer_account AS account ON account.customer_id = order_fact.customer_id
     WHERE account.customer_unique_id IN (
         SELECT customer_unique_id FROM staging_layer.customers WHERE customer_unique_id IS NOT NULL
     ))
-        AND order_id NOT IN (SELECT order_id FROM incoming WHERE order_id IS NOT NULL)
+        AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.order_id = stored.order_id)
 ),
 
 candidates AS (
