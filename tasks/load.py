@@ -141,6 +141,7 @@ def load_table(settings: Settings, manifest: dict, table: str) -> int:
 def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
     area = open_staging(settings.staging_url)
     clear_sql = render("warehouse/load/clear_delta.sql", "postgresql", table=source.name)
+    analyze_sql = render("warehouse/load/analyze_delta.sql", "postgresql", table=source.name)
     copy_sql = render(
         "warehouse/load/copy_postgres.sql", "postgresql", table=source.name, columns=source.staged_columns
     )
@@ -158,6 +159,8 @@ def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
                 for part in entry.get("parts") or []:
                     loaded += _copy_part(cur, area, statements(copy_sql)[0], source.name, part)
                     progress.update(loaded)
+                for statement in statements(analyze_sql):
+                    cur.execute(statement)
             if loaded != int(entry["rows"]):
                 raise LoadError(
                     f"{source.name}: loaded {loaded} rows but the manifest lists {entry['rows']}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -125,9 +126,13 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
             _check_deltas_hold_run(conn, dialect, manifest)
             affected: dict[str, int] = {}
             for step, _path in MERGE_STEPS:
+                started = time.perf_counter()
                 affected[step] = _execute_file(conn, step, rendered[step])
+                log.info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
             # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
+            started = time.perf_counter()
             check_star_schema(conn, settings, run_id)
+            log.info("promote post-merge suite: %.2f s", time.perf_counter() - started)
 
             promoted_at = datetime.now(timezone.utc).replace(tzinfo=None)
             moved = 0
