@@ -34,6 +34,10 @@ MAX_INCREMENTAL_SHARE = 0.10
 MAX_RSS_GROWTH = 1.5
 
 
+# Hand-written analysis appended to the generated page.
+ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+
+
 def load(paths: list[Path]) -> dict[float, dict]:
     by_scale: dict[float, dict] = {}
     for path in paths:
@@ -192,6 +196,9 @@ def markdown(by_scale: dict[float, dict], chart: str) -> str:
     lines += ["## Targets (issue 6)", "", "| target | measured | verdict |", "|---|---:|---|"]
     lines += [f"| {t} | {value} | {v} |" for t, value, v in targets(by_scale)]
     lines += ["", f"![benchmark chart]({chart})", ""]
+    if ANALYSIS.exists():
+        # The reading of these numbers (what stands in the way, what was tried) is written by hand.
+        lines += [ANALYSIS.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(lines)
 
 
