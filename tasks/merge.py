@@ -19,7 +19,7 @@ from olist_etl.db import dialect_of, warehouse_engine
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
 from olist_etl.tables import TABLE_NAMES, get_table
-from tasks.validate import check_star_schema
+from tasks.validate import check_star_schema, run_logger
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +128,11 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
             for step, _path in MERGE_STEPS:
                 started = time.perf_counter()
                 affected[step] = _execute_file(conn, step, rendered[step])
-                log.info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
+                run_logger().info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
             # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
             started = time.perf_counter()
             check_star_schema(conn, settings, run_id)
-            log.info("promote post-merge suite: %.2f s", time.perf_counter() - started)
+            run_logger().info("promote post-merge suite: %.2f s", time.perf_counter() - started)
 
             promoted_at = datetime.now(timezone.utc).replace(tzinfo=None)
             moved = 0

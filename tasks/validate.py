@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from olist_etl.db import normalize_url
+from olist_etl.db import normalize_url, warehouse_connect_args
 from olist_etl.resources import resource_dir
 from olist_etl.settings import Settings
 from olist_etl.tables import get_table, quote_ident
@@ -207,6 +207,7 @@ def run_delta_gate(
             datasource = context.data_sources.add_sql(
                 name=_DATASOURCE_NAME,
                 connection_string=normalize_url(settings.warehouse_url.reveal()).render_as_string(hide_password=False),
+                kwargs={"connect_args": warehouse_connect_args(settings.warehouse_url.reveal())},
             )
     except Exception as err:
         for table in tables:
@@ -235,7 +236,7 @@ def run_delta_gate(
     result = GateResult(name=GATE_NAME, success=success, failed_expectations=failures, results=results, data_docs=data_docs)
     write_gate_result(settings, run_id, result)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
-    logger = _logger()
+    logger = run_logger()
     for failure in failures:
         (logger.error if failure["severity"] == "critical" else logger.warning)("%s: %s", GATE_NAME, describe_failure(failure))
     logger.info("%s over %d table(s): %s in %.1f s", GATE_NAME, len(tables), "passed" if success else "FAILED", seconds)
@@ -264,7 +265,7 @@ def _manifest_rows(settings: Settings, run_id: str, tables: list[str]) -> dict[s
     return {t: int(manifest["tables"][t]["rows"]) for t in tables}
 
 
-def _logger():
+def run_logger():
     """The Prefect run logger inside a flow or task run (so the UI shows failures), else this module's."""
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
@@ -640,7 +641,7 @@ def check_star_schema(conn, settings: Settings, run_id: str, document: dict | No
     success = result.success
     write_gate_result(settings, run_id, result)
     for failure in failures:
-        (_logger().error if failure["severity"] == "critical" else _logger().warning)("%s: %s", POST_MERGE_GATE, describe_failure(failure))
+        (run_logger().error if failure["severity"] == "critical" else run_logger().warning)("%s: %s", POST_MERGE_GATE, describe_failure(failure))
     if not success:
         raise GateFailed(result)
     return result

@@ -42,7 +42,7 @@ from tasks.validate import (
     SEVERITIES,
     GateFailed,
     GateResult,
-    _logger,
+    run_logger,
     describe_failure,
     render_to_data_docs,
     write_gate_result,
@@ -337,7 +337,7 @@ def run_staged_gate(
     failures = result.failed_expectations
     success = result.success
     write_gate_result(settings, run_id, result)
-    logger = _logger()
+    logger = run_logger()
     for failure in failures:
         (logger.error if failure["severity"] == "critical" else logger.warning)("%s: %s", GATE_NAME, describe_failure(failure))
     logger.info("%s over %d table(s): %s", GATE_NAME, len(results), "passed" if success else "FAILED")
@@ -576,7 +576,7 @@ def run_source_columns_gate(settings: Settings, run_id: str) -> GateResult:
     success = result.success
     write_gate_result(settings, run_id, result)
     for failure in result.failed_expectations:
-        _logger().error("%s: %s", SOURCE_GATE_NAME, describe_failure(failure))
+        run_logger().error("%s: %s", SOURCE_GATE_NAME, describe_failure(failure))
     if not success:
         raise GateFailed(result)
     return result

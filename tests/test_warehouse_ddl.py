@@ -163,3 +163,15 @@ def test_an_unresolved_warehouse_url_is_an_error(olist_home):
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None)
     with pytest.raises(RuntimeError, match="not resolved"):
         create_warehouse.fn(settings)
+
+
+def test_warehouse_connections_run_without_jit_on_postgresql_only(settings):
+    from olist_etl.db import warehouse_connect_args
+
+    # Arrange / Act
+    with warehouse_engine(settings).connect() as conn:
+        jit = conn.execute(sa.text("show jit")).scalar_one()
+
+    # Assert: compiling the merge and gate queries cost more than it saved; Redshift has no such setting.
+    assert jit == "off"
+    assert warehouse_connect_args("redshift://u:p@cluster.example:5439/dev") == {}
