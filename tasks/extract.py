@@ -106,71 +106,70 @@ def extract_since(mode: str, watermark: datetime | None, lookback: timedelta) ->
     return format_watermark(watermark - lookback)
 
 
-@task(
-    name="extract-table",
-    task_run_name="extract-{table}",
+# Both extract tasks: source reads and staging writes are I/O, retried with backoff while the
+# error is transient; a retry starts the table over.
+_EXTRACT_TASK_OPTIONS = dict(
     cache_policy=NO_CACHE,
     retries=EXTRACT_RETRIES,
     retry_delay_seconds=EXTRACT_BACKOFF,
     retry_jitter_factor=0.5,
     retry_condition_fn=retry_transient_only,
 )
+
+
+@task(name="extract-table", task_run_name="extract-{table}", **_EXTRACT_TASK_OPTIONS)
 def extract_table(settings: Settings, run_id: str, table: str, since: str | None) -> TableExtract:
-    spec = get_table(table)
-    columns = list(spec.staged_columns)
+    columns = list(get_table(table).staged_columns)
     dialect = dialect_of(settings.source_url)
-    engine = extract_engine(settings)
     extract = TableExtract(table=table, columns=columns, since=since)
-    progress = Progress("extract", table, f"Rows of {table} staged by run {run_id}")
-    writer = PartWriter(open_staging(settings.staging_url), run_id, table, columns, settings.part_rows, on_part=progress.update)
-    try:
-        with engine.connect() as conn:
-            high = conn.execute(sa.text(render("source/extract/max_updated_at.sql", dialect, table=table))).scalar()
-            extract.high_watermark = format_watermark(high)
-            if high is not None:
-                params = {"high_watermark": extract.high_watermark, "since": since}
-                query = {
-                    count: render("source/extract/changed_rows.sql", dialect, table=table, columns=columns, incremental=since is not None, count=count)
-                    for count in (False, True)
-                }
-                _stream(conn, query[False], query[True], params, writer, progress)
-    except BaseException:
-        writer.abort()  # no half part is left behind; a retry starts the table over
-        raise
-    finally:
-        engine.dispose()
-    return _finish(extract, writer, progress)
+
+    def read(conn: sa.Connection, writer: PartWriter, progress: Progress) -> None:
+        high = conn.execute(sa.text(render("source/extract/max_updated_at.sql", dialect, table=table))).scalar()
+        extract.high_watermark = format_watermark(high)
+        if high is None:
+            return
+        query = {
+            count: render("source/extract/changed_rows.sql", dialect, table=table, columns=columns, incremental=since is not None, count=count)
+            for count in (False, True)
+        }
+        _stream(conn, query[False], query[True], {"high_watermark": extract.high_watermark, "since": since}, writer, progress)
+
+    return _extract_to_parts(settings, run_id, extract, f"Rows of {table} staged by run {run_id}", read)
 
 
-@task(
-    name="extract-purchase-range",
-    task_run_name="backfill-{table}",
-    cache_policy=NO_CACHE,
-    retries=EXTRACT_RETRIES,
-    retry_delay_seconds=EXTRACT_BACKOFF,
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
-)
+@task(name="extract-purchase-range", task_run_name="backfill-{table}", **_EXTRACT_TASK_OPTIONS)
 def extract_purchase_range(settings: Settings, run_id: str, table: str, window: PurchaseWindow) -> TableExtract:
     """Stage a table's rows tied to the orders purchased in `window`; high_watermark stays None."""
     if table not in BACKFILL_TABLES:
         raise ValueError(f"a backfill slices {', '.join(BACKFILL_TABLES)} by purchase date; {table} has no link to orders")
     columns = list(get_table(table).staged_columns)
     dialect = dialect_of(settings.source_url)
-    engine = extract_engine(settings)
-    extract = TableExtract(table=table, columns=columns)
-    progress = Progress("extract", table, f"Rows of {table} staged by backfill run {run_id} ({window.purchased_from} to {window.purchased_to})")
-    writer = PartWriter(open_staging(settings.staging_url), run_id, table, columns, settings.part_rows, on_part=progress.update)
     query = {count: render("source/extract/purchase_range.sql", dialect, table=table, columns=columns, count=count) for count in (False, True)}
+
+    def read(conn: sa.Connection, writer: PartWriter, progress: Progress) -> None:
+        _stream(conn, query[False], query[True], window.params(), writer, progress)
+
+    description = f"Rows of {table} staged by backfill run {run_id} ({window.purchased_from} to {window.purchased_to})"
+    return _extract_to_parts(settings, run_id, TableExtract(table=table, columns=columns), description, read)
+
+
+def _extract_to_parts(settings: Settings, run_id: str, extract: TableExtract, description: str, read) -> TableExtract:
+    """Open the source and the table's part writer, let `read` stream rows into it, close the parts."""
+    engine = extract_engine(settings)
+    progress = Progress("extract", extract.table, description)
+    writer = PartWriter(open_staging(settings.staging_url), run_id, extract.table, extract.columns, settings.part_rows, on_part=progress.update)
     try:
         with engine.connect() as conn:
-            _stream(conn, query[False], query[True], window.params(), writer, progress)
+            read(conn, writer, progress)
     except BaseException:
         writer.abort()  # no half part is left behind; a retry starts the table over
         raise
     finally:
         engine.dispose()
-    return _finish(extract, writer, progress)
+    extract.parts = writer.close()
+    extract.rows = sum(p.rows for p in extract.parts)
+    progress.finish()
+    return extract
 
 
 def empty_extract(table: str) -> TableExtract:
@@ -186,10 +185,3 @@ def _stream(conn: sa.Connection, query: str, count_query: str, params: dict, wri
     result = conn.execution_options(stream_results=True).execute(sa.text(query), params)
     while batch := result.fetchmany(FETCH_ROWS):
         writer.write_batch(batch)  # progress moves as each part is written
-
-
-def _finish(extract: TableExtract, writer: PartWriter, progress: Progress) -> TableExtract:
-    extract.parts = writer.close()
-    extract.rows = sum(p.rows for p in extract.parts)
-    progress.finish()
-    return extract

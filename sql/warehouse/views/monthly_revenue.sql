@@ -36,10 +36,7 @@ final AS (
     SELECT
         purchase_year,
         purchase_month,
-        COUNT(DISTINCT order_id) AS orders,
-        COUNT(*) AS items,
-        {{ v.money('SUM(price)') }} AS revenue,
-        {{ v.money('SUM(freight_value)') }} AS freight,
+        {{ v.revenue_measures() }},
         {{ v.ratio('SUM(price)', 'COUNT(DISTINCT order_id)', 2) }} AS average_order_value
     FROM revenue_items
     GROUP BY purchase_year, purchase_month

@@ -34,10 +34,7 @@ revenue_items AS (
 final AS (
     SELECT
         product_category,
-        COUNT(DISTINCT order_id) AS orders,
-        COUNT(*) AS items,
-        {{ v.money('SUM(price)') }} AS revenue,
-        {{ v.money('SUM(freight_value)') }} AS freight
+        {{ v.revenue_measures() }}
     FROM revenue_items
     GROUP BY product_category
 )

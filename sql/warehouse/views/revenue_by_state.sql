@@ -35,10 +35,7 @@ revenue_items AS (
 final AS (
     SELECT
         customer_state,
-        COUNT(DISTINCT order_id) AS orders,
-        COUNT(*) AS items,
-        {{ v.money('SUM(price)') }} AS revenue,
-        {{ v.money('SUM(freight_value)') }} AS freight,
+        {{ v.revenue_measures() }},
         {{ v.ratio('SUM(price)', 'COUNT(DISTINCT order_id)', 2) }} AS average_order_value
     FROM revenue_items
     GROUP BY customer_state
