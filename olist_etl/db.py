@@ -42,6 +42,27 @@ def dialect_of(url: SecretUrl | str) -> str:
     raise ValueError(f"unsupported database in URL {SecretUrl(raw)}")
 
 
+# Every source session the pipeline opens on MySQL/MariaDB reads and writes TIMESTAMP values in
+# UTC: updated_at (TIMESTAMP(6)) then arrives as UTC text, so MAX(updated_at), the window bounds
+# and the warehouse's naive-UTC watermarks compare as instants whatever the server's or the
+# writers' time zone; and the seeder's LOAD DATA writes its explicit updated_at text as UTC.
+SOURCE_SESSION_TIME_ZONE = "+00:00"
+
+
+def _utc_sessions(engine: Engine) -> Engine:
+    """Set the session time zone on every new DBAPI connection (a reconnect included)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_time_zone(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET time_zone = '{SOURCE_SESSION_TIME_ZONE}'")
+        finally:
+            cursor.close()
+
+    return engine
+
+
 def source_engine(settings: Settings) -> Engine:
     url = normalize_url(settings.source_url.reveal())
     if url.get_backend_name() == "sqlite":
@@ -49,7 +70,7 @@ def source_engine(settings: Settings) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         return sa.create_engine(url)
     # LOAD DATA LOCAL INFILE for the seeder; harmless for reads.
-    return sa.create_engine(url, connect_args={"local_infile": True}, pool_pre_ping=True)
+    return _utc_sessions(sa.create_engine(url, connect_args={"local_infile": True}, pool_pre_ping=True))
 
 
 def extract_engine(settings: Settings) -> Engine:
@@ -57,7 +78,7 @@ def extract_engine(settings: Settings) -> Engine:
 
     PyMySQL's per-value decoding into datetime, Decimal and float is most of an extract's CPU
     time; the text is what the staged CSV needs anyway, and it is exact (DECIMAL keeps its
-    scale, DOUBLE prints its shortest round-trip form, DATETIME(6) its microseconds).
+    scale, DOUBLE prints its shortest round-trip form, TIMESTAMP(6) its microseconds, in UTC).
     """
     url = normalize_url(settings.source_url.reveal())
     if url.get_backend_name() == "sqlite" or url.get_dialect().driver != "pymysql":
@@ -65,7 +86,7 @@ def extract_engine(settings: Settings) -> Engine:
     import pymysql.converters
 
     # Encoders only (for the bound parameters), no decoders: every value stays the server's text.
-    return sa.create_engine(url, connect_args={"conv": dict(pymysql.converters.encoders)}, pool_pre_ping=True)
+    return _utc_sessions(sa.create_engine(url, connect_args={"conv": dict(pymysql.converters.encoders)}, pool_pre_ping=True))
 
 
 def warehouse_connect_args(url: str) -> dict:

@@ -4,7 +4,11 @@
 --   and keys compare exactly, never accent- or case-folded.
 -- * No foreign keys: the real export has orphans, and catching them is the quality gates' job.
 -- * updated_at is maintained by the server (insert and any real change), indexed for the
---   incremental extract's range scans.
+--   incremental extract's range scans. It is TIMESTAMP(6), not DATETIME(6): TIMESTAMP stores the
+--   instant (UTC) and converts per session, so writers in any session time zone stamp the same
+--   instant and the pipeline's UTC sessions read it as UTC (DATETIME would keep each writer's wall
+--   clock, hours off the watermarks). TIMESTAMP ends in 2038; the business timestamps stay
+--   DATETIME: they are the business's local wall-clock times, copied verbatim.
 -- * Idempotent: IF NOT EXISTS, so drop_existing=False keeps what is there.
 
 CREATE TABLE IF NOT EXISTS customers (
@@ -13,7 +17,7 @@ CREATE TABLE IF NOT EXISTS customers (
     customer_zip_code_prefix  CHAR(5)      NULL,
     customer_city             VARCHAR(100) NULL,
     customer_state            CHAR(2)      NULL,
-    updated_at                DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at                TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (customer_id),
     KEY ix_customers_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -26,7 +30,7 @@ CREATE TABLE IF NOT EXISTS geolocation (
     geolocation_lng              DOUBLE       NULL,
     geolocation_city             VARCHAR(100) NULL,
     geolocation_state            CHAR(2)      NULL,
-    updated_at                   DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at                   TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (geolocation_id),
     KEY ix_geolocation_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -40,7 +44,7 @@ CREATE TABLE IF NOT EXISTS orders (
     order_delivered_carrier_date   DATETIME    NULL,
     order_delivered_customer_date  DATETIME    NULL,
     order_estimated_delivery_date  DATETIME    NULL,
-    updated_at                     DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at                     TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (order_id),
     KEY ix_orders_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -53,7 +57,7 @@ CREATE TABLE IF NOT EXISTS order_items (
     shipping_limit_date  DATETIME      NULL,
     price                DECIMAL(12,2) NULL,
     freight_value        DECIMAL(12,2) NULL,
-    updated_at           DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at           TIMESTAMP(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (order_id, order_item_id),
     KEY ix_order_items_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -64,7 +68,7 @@ CREATE TABLE IF NOT EXISTS order_payments (
     payment_type          VARCHAR(20)   NULL,
     payment_installments  SMALLINT      NULL,
     payment_value         DECIMAL(12,2) NULL,
-    updated_at            DATETIME(6)   NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at            TIMESTAMP(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (order_id, payment_sequential),
     KEY ix_order_payments_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -78,7 +82,7 @@ CREATE TABLE IF NOT EXISTS order_reviews (
     review_comment_message   TEXT         NULL,
     review_creation_date     DATETIME     NULL,
     review_answer_timestamp  DATETIME     NULL,
-    updated_at               DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at               TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (review_id, order_id),
     KEY ix_order_reviews_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -94,7 +98,7 @@ CREATE TABLE IF NOT EXISTS products (
     product_length_cm           INT          NULL,
     product_height_cm           INT          NULL,
     product_width_cm            INT          NULL,
-    updated_at                  DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at                  TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (product_id),
     KEY ix_products_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -104,7 +108,7 @@ CREATE TABLE IF NOT EXISTS sellers (
     seller_zip_code_prefix  CHAR(5)      NULL,
     seller_city             VARCHAR(100) NULL,
     seller_state            CHAR(2)      NULL,
-    updated_at              DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at              TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (seller_id),
     KEY ix_sellers_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
@@ -112,7 +116,7 @@ CREATE TABLE IF NOT EXISTS sellers (
 CREATE TABLE IF NOT EXISTS product_category_name_translation (
     product_category_name          VARCHAR(100) NOT NULL,
     product_category_name_english  VARCHAR(100) NULL,
-    updated_at                     DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    updated_at                     TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
     PRIMARY KEY (product_category_name),
     KEY ix_product_category_name_translation_updated_at (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
