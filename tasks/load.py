@@ -23,9 +23,11 @@ from olist_etl.db import dialect_of, warehouse_engine
 from olist_etl.retrying import retry_transient_only
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, sql_files, statements
+from olist_etl.warehouse.migrate import add_missing_columns
 from olist_etl.staging import StagingArea, open_staging, write_json
 from olist_etl.tables import TABLES, UPDATED_AT, SourceTable, get_table
 from tasks.progress import Progress
+from tasks.stage import NULL_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,9 @@ COPY_CHUNK_BYTES = 1 << 20
 # these shapes are ever rendered: no quote, backslash, whitespace or percent sign can pass.
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[A-Za-z0-9_./=+:@\-]+$")
 _IAM_ROLE = re.compile(r"^arn:aws:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+# The staged NULL marker is a literal in both COPYs; it is a constant, checked once here anyway.
+if not re.fullmatch(r"[~A-Za-z]+", NULL_MARKER):
+    raise RuntimeError(f"the staged NULL marker {NULL_MARKER!r} cannot be written into COPY as a literal")
 
 
 class LoadError(RuntimeError):
@@ -90,10 +95,18 @@ def create_warehouse(settings: Settings) -> None:
     engine = warehouse_engine(settings)
     try:
         with engine.begin() as conn:
-            for path, sql in ddl_sql(dialect) + view_sql(dialect):
+            for path, sql in ddl_sql(dialect):
                 for statement in statements(sql):
                     # Driver-level execution: DDL has no parameters, and SQLAlchemy's text()
                     # would read any ':word' in it as one.
+                    conn.exec_driver_sql(statement)
+            # A warehouse created by an older release gets the columns added since (the views
+            # below read them).
+            added = add_missing_columns(conn, dialect)
+            if added:
+                log.info("warehouse columns added: %s", ", ".join(added))
+            for path, sql in view_sql(dialect):
+                for statement in statements(sql):
                     conn.exec_driver_sql(statement)
         log.info("warehouse schema ready (%s)", dialect)
     finally:
@@ -143,7 +156,8 @@ def _load_postgres(settings: Settings, source: SourceTable, entry: dict) -> int:
     clear_sql = render("warehouse/load/clear_delta.sql", "postgresql", table=source.name)
     analyze_sql = render("warehouse/load/analyze_delta.sql", "postgresql", table=source.name)
     copy_sql = render(
-        "warehouse/load/copy_postgres.sql", "postgresql", table=source.name, columns=source.staged_columns
+        "warehouse/load/copy_postgres.sql", "postgresql", table=source.name, columns=source.staged_columns,
+        null_marker=NULL_MARKER,
     )
     engine = warehouse_engine(settings)
     progress = Progress("load", source.name, f"Rows of {source.name} copied into staging_layer", total=int(entry["rows"]))
@@ -241,6 +255,7 @@ def redshift_copy_sql(table: str, manifest_uri: str, iam_role: str) -> str:
         columns=source.staged_columns,
         manifest_uri=manifest_uri,
         iam_role=iam_role,
+        null_marker=NULL_MARKER,
     )
 
 

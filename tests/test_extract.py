@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import time
@@ -22,7 +21,7 @@ from tasks.extract import (
     extract_table,
     purchase_window,
 )
-from tasks.stage import write_manifest, read_manifest
+from tasks.stage import StagedCsvReader, read_manifest, write_manifest
 from tests.conftest import make_settings
 
 ORDER_SQL = sa.text(
@@ -51,7 +50,7 @@ def staged_rows(settings, extract) -> list[list[str]]:
     rows = []
     for part in extract.parts:
         with area.reader(part.key) as raw:
-            reader = csv.reader(io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline=""))
+            reader = StagedCsvReader(io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline=""))
             assert next(reader) == extract.columns
             rows.extend(reader)
     return rows
@@ -65,7 +64,7 @@ def test_full_extract_stages_every_row_in_parts(source_settings):
     rows = staged_rows(source_settings, extract)
     assert sorted(r[0] for r in rows) == [f"{i:032x}" for i in range(10)]
     assert extract.columns[-1] == "updated_at"
-    assert all(r[extract.columns.index("order_approved_at")] == "" for r in rows)  # NULL stays empty
+    assert all(r[extract.columns.index("order_approved_at")] is None for r in rows)  # NULL stays NULL, not ''
     assert datetime.fromisoformat(extract.high_watermark) == max(datetime.fromisoformat(r[-1]) for r in rows)
 
 
@@ -116,7 +115,7 @@ def test_manifest_lists_every_table_with_parts_and_counts(source_settings):
     assert [p["rows"] for p in manifest["tables"]["orders"]["parts"]] == [4, 4, 2]
     assert manifest["tables"]["sellers"] == {
         "columns": ["seller_id", "seller_zip_code_prefix", "seller_city", "seller_state", "updated_at"],
-        "rows": 0, "parts": [], "since": None, "high_watermark": None,
+        "rows": 0, "parts": [], "since": None, "high_watermark": None, "method": "full", "fetched_by_key": 0, "deletes": None,
     }
 
 

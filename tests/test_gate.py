@@ -99,6 +99,9 @@ def create_warehouse(url: str) -> sa.Engine:
             conn.execute(sa.text(f"create table staging_layer.{quote_ident(table.name)} ({columns}, updated_at timestamp)"))
         for name, key in PROMOTED_KEYS.items():
             conn.execute(sa.text(f"create table user_access_layer.{name} ({key} char(32))"))
+        # The order-total range check sums this run's items over the stored ones.
+        conn.execute(sa.text("create table user_access_layer.fact_order_items (order_id char(32), order_item_id integer, "
+                             "price numeric(12,2), freight_value numeric(12,2), updated_at timestamp)"))
     for table, rows in CLEAN_DELTA.items():
         insert_delta(engine, table, rows)
     return engine

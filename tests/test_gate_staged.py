@@ -11,7 +11,7 @@ import gzip
 import io
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -343,3 +343,26 @@ def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
     blocked = failed(replace(settings, max_rejected_rows=100), manifest)
 
     assert [f["expectation"] for f in blocked.result.critical_failures] == ["expect_table_column_count_to_equal"]
+
+
+# --- business wall clock versus the run's UTC time --------------------------------------------------
+
+
+@pytest.mark.parametrize(("ahead", "blocks"), [(timedelta(hours=13), False), (timedelta(hours=15), True)])
+def test_a_business_clock_ahead_of_utc_passes_until_the_widest_offset(area_settings, ahead, blocks):
+    # A purchase stamped by a business in +13:00 reads 13 h after the run's UTC start and is real;
+    # 15 h ahead is beyond every time zone (+14:00 at most), so it is a clock or data-entry error.
+    area, settings = area_settings
+    rows = clean_rows()
+    purchase = (NOW + ahead).strftime("%Y-%m-%d %H:%M:%S")
+    rows["orders"][0].update(order_purchase_timestamp=purchase, order_approved_at=None,
+                             order_delivered_carrier_date=None, order_delivered_customer_date=None)
+
+    if not blocks:
+        staged = run_staged_gate(settings, stage(area, rows), previous_rows={})
+        assert staged.result.success, staged.result.failed_expectations
+        return
+    with pytest.raises(GateFailed) as blocked:
+        run_staged_gate(settings, stage(area, rows), previous_rows={})
+    failed = [(f["column"], f["severity"], f["sample_values"]) for f in blocked.value.result.failed_expectations]
+    assert failed == [("order_purchase_timestamp", "critical", [purchase])]

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from olist_etl.staging import LocalStaging, S3Staging, open_staging, read_json, write_json
-from tasks.stage import PartWriter, new_run_id
+from tasks.stage import NULL_MARKER, PartWriter, new_run_id
 
 TRICKY_TEXT = 'Ótimo, "chegou" rápido\nrecomendo 👍, obrigado'
 
@@ -67,7 +67,7 @@ def test_part_writer_splits_rows_and_keeps_text_byte_for_byte(area):
     assert [p.key for p in parts] == [f"runs/run-1/orders/part-0000{i}.csv.gz" for i in range(3)]
     first = read_part(area, parts[0].key)
     assert first[0] == ["order_id", "comment", "amount"]
-    assert first[1] == ["id00", "", "0.0"]  # NULL is an empty unquoted field
+    assert first[1] == ["id00", NULL_MARKER, "0.0"]  # NULL is the unquoted marker
     second = read_part(area, parts[1].key)
     assert second[1][1] == TRICKY_TEXT
     assert all(p.bytes > 0 for p in parts)

@@ -1,12 +1,11 @@
 """Build staged runs (manifest + gzip CSV parts) the way the extract stage writes them.
 
 Used by the load and merge tests: the parts follow the staging contract exactly (RFC 4180,
-`\\n` line ends, NULL as an unquoted empty field, timestamps 'YYYY-MM-DD HH:MM:SS[.ffffff]').
+`\\n` line ends, NULL as the unquoted marker of tasks.stage, timestamps 'YYYY-MM-DD HH:MM:SS[.ffffff]').
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 from datetime import datetime, timezone
@@ -14,11 +13,12 @@ from decimal import Decimal
 
 from olist_etl.staging import StagingArea, write_json
 from olist_etl.tables import TABLE_NAMES, get_table
+from tasks.stage import StagedCsvWriter
 
 
 def csv_value(value: object) -> object:
     if value is None:
-        return None  # csv writes None as an unquoted empty field: NULL
+        return None  # StagedCsvWriter writes None as the unquoted NULL marker
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, float):
@@ -30,7 +30,7 @@ def csv_value(value: object) -> object:
 
 def part_bytes(columns: tuple[str, ...], rows: list[tuple]) -> bytes:
     text = io.StringIO(newline="")
-    writer = csv.writer(text, lineterminator="\n")
+    writer = StagedCsvWriter(text)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([csv_value(v) for v in row])

@@ -1,7 +1,8 @@
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer.{{ table | ident }} ({% for column in columns %}{{ column | ident }}{{ ', ' if not loop.last }}{% endfor %})
@@ -11,7 +12,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '{{ null_marker }}'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'

@@ -1,7 +1,8 @@
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."customers" ("customer_id", "customer_unique_id", "customer_zip_code_prefix", "customer_city", "customer_state", "updated_at")
@@ -11,7 +12,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -22,7 +23,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."geolocation" ("geolocation_id", "geolocation_zip_code_prefix", "geolocation_lat", "geolocation_lng", "geolocation_city", "geolocation_state", "updated_at")
@@ -32,7 +34,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -43,7 +45,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."orders" ("order_id", "customer_id", "order_status", "order_purchase_timestamp", "order_approved_at", "order_delivered_carrier_date", "order_delivered_customer_date", "order_estimated_delivery_date", "updated_at")
@@ -53,7 +56,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -64,7 +67,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."order_items" ("order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date", "price", "freight_value", "updated_at")
@@ -74,7 +78,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -85,7 +89,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."order_payments" ("order_id", "payment_sequential", "payment_type", "payment_installments", "payment_value", "updated_at")
@@ -95,7 +100,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -106,7 +111,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."order_reviews" ("review_id", "order_id", "review_score", "review_comment_title", "review_comment_message", "review_creation_date", "review_answer_timestamp", "updated_at")
@@ -116,7 +122,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -127,7 +133,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."products" ("product_id", "product_category_name", "product_name_length", "product_description_length", "product_photos_qty", "product_weight_g", "product_length_cm", "product_height_cm", "product_width_cm", "updated_at")
@@ -137,7 +144,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -148,7 +155,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."sellers" ("seller_id", "seller_zip_code_prefix", "seller_city", "seller_state", "updated_at")
@@ -158,7 +166,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
@@ -169,7 +177,8 @@ STATUPDATE OFF;
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
 -- literals here: tasks/load.py validates both against strict patterns before rendering.
--- EMPTYASNULL: the staged CSV writes NULL as an empty field (empty strings never occur).
+-- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
 COPY staging_layer."product_category_name_translation" ("product_category_name", "product_category_name_english", "updated_at")
@@ -179,7 +188,7 @@ MANIFEST
 FORMAT AS CSV
 GZIP
 IGNOREHEADER 1
-EMPTYASNULL
+NULL AS '~N~'
 ENCODING UTF8
 TIMEFORMAT 'auto'
 DATEFORMAT 'auto'
