@@ -1,6 +1,7 @@
 """The `olist-etl` command line.
 
-Exit codes: 0 promoted (or done), 2 blocked by a quality gate, 1 any other error.
+Exit codes: 0 promoted (or done), 2 blocked by a quality gate, 1 any other error,
+3 `verify` found differences between the source and the warehouse.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import date
 from pathlib import Path
 
 EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
+EXIT_DIFFERENT = 3  # verify, sync --verify, repair: the warehouse differs from the source
+VERIFY_SUMMARY_LIMIT = 20  # keys per kind and table a summary lists (the counts stay exact)
 
 
 def _prepare_environment() -> None:
@@ -60,10 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
     changes.add_argument("--fraction", type=positive_float, default=0.01, help="share of orders touched")
 
     sync = sub.add_parser("sync", help="run the olist-sync flow once")
-    sync.add_argument("--mode", choices=("full", "incremental", "backfill"), default="incremental")
+    sync.add_argument(
+        "--mode", choices=("full", "incremental", "diff", "backfill"), default="incremental",
+        help="full: every row; incremental: rows changed since the last run plus what a comparison with the "
+        "warehouse finds; diff: the comparison alone (drift repair, sources without updated_at); "
+        "backfill: the orders purchased in --from..--to",
+    )
     sync.add_argument("--from", dest="purchased_from", type=iso_date, metavar="YYYY-MM-DD", help="backfill: first purchase date (inclusive)")
     sync.add_argument("--to", dest="purchased_to", type=iso_date, metavar="YYYY-MM-DD", help="backfill: last purchase date (inclusive)")
     sync.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    sync.add_argument(
+        "--verify", action="store_true",
+        help="after a promoted run, compare every table with the source (as `verify`); exit 3 on a difference",
+    )
+
+    repair = sub.add_parser(
+        "repair", help="re-sync exactly the keys where the warehouse differs from the source (sync --mode diff), then verify"
+    )
+    repair.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
     demo = sub.add_parser("demo", help="seed, full sync, simulate changes, incremental sync")
     demo.add_argument("--scale", type=positive_float, default=0.02)
@@ -81,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     blocks = sub.add_parser("blocks", help="save the credentials from the environment as Prefect blocks")
     blocks.add_argument("action", choices=("create",))
     blocks.add_argument("--prefix", default="olist", help="block names are PREFIX-source-url, PREFIX-warehouse-url, PREFIX-aws, PREFIX-staging")
+
+    verify = sub.add_parser("verify", help="compare every source table with the warehouse, inside both databases")
+    verify.add_argument("--table", action="append", metavar="T", help="only this source table (repeatable)")
+    verify.add_argument("--limit", type=int, default=20, metavar="N", help="keys printed per kind and table (counts stay exact)")
+    verify.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     return parser
 
 
@@ -143,27 +165,56 @@ def run_sync(mode: str, purchased_from: date | None = None, purchased_to: date |
     return EXIT_ERROR, None, f"{outcome.__class__.__name__}: {outcome}" if isinstance(outcome, BaseException) else state.message
 
 
-def cmd_sync(settings, args) -> int:
+def verify_after_sync(settings, summary: dict, limit: int = VERIFY_SUMMARY_LIMIT) -> int:
+    """Compare every table after a promoted run; the result goes into the summary as "verify"."""
+    from olist_etl.db import resolve_warehouse, source_engine, warehouse_engine
+    from olist_etl.warehouse.compare import compare_all
+
+    settings = resolve_warehouse(settings)
+    source, warehouse = source_engine(settings), warehouse_engine(settings)
+    try:
+        diffs = compare_all(source, warehouse, max_keys=limit)
+    finally:
+        source.dispose()
+        warehouse.dispose()
+    different = {d.table: d.to_dict(limit) for d in diffs if not d.equal}
+    summary["verify"] = {"status": "different" if different else "equal", "tables": different}
+    return EXIT_DIFFERENT if different else EXIT_OK
+
+
+def cmd_sync(settings, args, mode: str | None = None) -> int:
     from tasks.extract import purchase_window
 
+    mode = mode or args.mode
+    verify = getattr(args, "verify", False)
+    dates = (getattr(args, "purchased_from", None), getattr(args, "purchased_to", None))
     # Refuse a bad --mode/--from/--to combination before a flow run exists (and notifies).
-    purchase_window(args.mode, args.purchased_from, args.purchased_to)
-    dates = (args.purchased_from, args.purchased_to)
+    purchase_window(mode, *dates)
     if args.json:
         # Libraries print progress to stdout; keep stdout for the one JSON object.
         with contextlib.redirect_stdout(sys.stderr):
-            code, summary, error = run_sync(args.mode, *dates)
+            code, summary, error = run_sync(mode, *dates)
+            if verify and code == EXIT_OK:
+                code = verify_after_sync(settings, summary)
         if summary is None:
-            print(f"olist-etl sync: error: {error}", file=sys.stderr)
+            print(f"olist-etl {args.command}: error: {error}", file=sys.stderr)
             return code
         print(json.dumps(summary, sort_keys=True, default=str))
         return code
-    code, summary, error = run_sync(args.mode, *dates)
+    code, summary, error = run_sync(mode, *dates)
+    if verify and code == EXIT_OK:
+        code = verify_after_sync(settings, summary)
     if summary:
         print(format_summary(summary))
     if error:
-        print(f"olist-etl sync: {error}", file=sys.stderr)
+        print(f"olist-etl {args.command}: {error}", file=sys.stderr)
     return code
+
+
+def cmd_repair(settings, args) -> int:
+    """A diff sync (only the keys that differ travel, through every gate and the merge), verified."""
+    args.verify = True
+    return cmd_sync(settings, args, mode="diff")
 
 
 def format_summary(summary: dict) -> str:
@@ -173,6 +224,8 @@ def format_summary(summary: dict) -> str:
     lines.append(f"  {'table':<36}{'extracted':>10}{'loaded':>10}")
     for table, counts in summary["tables"].items():
         lines.append(f"  {table:<36}{counts['extracted']:>10}{counts['loaded']:>10}")
+    if summary.get("deleted"):
+        lines.append("  marked deleted: " + ", ".join(f"{table} {rows}" for table, rows in sorted(summary["deleted"].items())))
     for gate in summary["gates"]:
         lines.append(f"  gate {gate['name']}: {'passed' if gate['success'] else 'FAILED'}")
         for failed in gate["failed_expectations"]:
@@ -182,6 +235,14 @@ def format_summary(summary: dict) -> str:
                 f" e.g. {failed.get('sample_values')}"
             )
     lines.append(f"  data docs: {summary['data_docs']}")
+    if "verify" in summary:
+        verified = summary["verify"]
+        lines.append(f"  verify: {verified['status'].upper()}")
+        for table, found in verified["tables"].items():
+            lines.append(
+                f"    {table}: missing {found['missing_count']}, extra {found['extra_count']}, changed {found['changed_count']}"
+                " (olist-etl verify --table " + table + " shows the keys; olist-etl repair fixes them)"
+            )
     return "\n".join(lines)
 
 
@@ -240,6 +301,66 @@ def cmd_blocks(settings, args) -> int:
     return EXIT_OK
 
 
+def cmd_verify(settings, args) -> int:
+    import sqlalchemy as sa
+
+    from olist_etl.db import resolve_warehouse, source_engine, warehouse_engine
+    from olist_etl.tables import get_table
+    from olist_etl.warehouse.compare import CompareError, compare_all
+
+    try:
+        tables = [get_table(name).name for name in args.table] if args.table else None
+        if args.limit < 0:
+            raise ValueError(f"--limit must be >= 0, got {args.limit}")
+        settings = resolve_warehouse(settings)
+        source, warehouse = source_engine(settings), warehouse_engine(settings)
+        try:
+            # max_keys = limit: lists stay small however far apart the databases are.
+            diffs = compare_all(source, warehouse, tables, max_keys=args.limit)
+        finally:
+            source.dispose()
+            warehouse.dispose()
+    except (KeyError, ValueError, CompareError, sa.exc.SQLAlchemyError) as err:
+        # One line: KeyError's str() quotes its message, SQLAlchemy's spans many lines.
+        from olist_etl.settings import mask_url
+
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(getattr(err, "orig", None) or err)
+        for url in (settings.source_url.reveal(), settings.warehouse_url.reveal() if settings.warehouse_url else ""):
+            if url:
+                message = message.replace(url, mask_url(url))
+        print(f"olist-etl verify: error: {message.strip().splitlines()[0] if message.strip() else err.__class__.__name__}", file=sys.stderr)
+        return EXIT_ERROR
+    different = [d for d in diffs if not d.equal]
+    if args.json:
+        print(json.dumps({"status": "different" if different else "equal", "tables": {d.table: d.to_dict(args.limit) for d in diffs}}, sort_keys=True))
+    else:
+        print(format_verify(diffs, args.limit))
+    return EXIT_DIFFERENT if different else EXIT_OK
+
+
+def format_verify(diffs, limit: int) -> str:
+    different = [d for d in diffs if not d.equal]
+    lines = [f"verify: {'DIFFERENT' if different else 'EQUAL'} ({len(different)} of {len(diffs)} tables differ)"]
+    for d in diffs:
+        state = "equal" if d.equal else "DIFFERENT"
+        lines.append(f"  {d.table:<36}{state:<10} source {d.source_rows} rows, warehouse {d.warehouse_rows} rows ({d.seconds:.2f} s)")
+        for kind, keys, count in (("missing from the warehouse", d.missing, d.missing_count), ("extra in the warehouse", d.extra, d.extra_count)):
+            if count:
+                lines.append(f"    {kind}: {count}")
+                lines += [f"      {', '.join(key)}" for key in keys[:limit]]
+                if count > min(len(keys), limit):
+                    lines.append(f"      ... and {count - min(len(keys), limit)} more")
+        if d.changed_count:
+            lines.append(f"    changed: {d.changed_count}")
+            for key, columns in d.changed[:limit]:
+                described = "; ".join(f"{c.name}: source {c.source_value!r}, warehouse {c.warehouse_value!r}" for c in columns)
+                lines.append(f"      {', '.join(key)}: {described}")
+            shown = min(len(d.changed), limit)
+            if d.changed_count > shown:
+                lines.append(f"      ... and {d.changed_count - shown} more")
+    return "\n".join(lines)
+
+
 _COMMANDS = {
     "seed-source": cmd_seed_source,
     "simulate-changes": cmd_simulate_changes,
@@ -249,6 +370,8 @@ _COMMANDS = {
     "docs": cmd_docs,
     "warehouse": cmd_warehouse,
     "blocks": cmd_blocks,
+    "verify": cmd_verify,
+    "repair": cmd_repair,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Warehouse-side library code: the source-to-warehouse comparison (compare.py)."""

@@ -1,0 +1,49 @@
+"""Columns added to the star schema after a warehouse was first created.
+
+The DDL is CREATE TABLE IF NOT EXISTS, so a warehouse created by an older release keeps its old
+tables; create_warehouse adds what is missing here, in the same transaction as the DDL. Redshift
+has no ADD COLUMN IF NOT EXISTS, so the catalog is read first on both dialects.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from olist_etl.tables import quote_ident
+
+SCHEMA = "user_access_layer"
+_DELETED_AT = ("deleted_at", "TIMESTAMP")
+
+# (table, column, SQL type): every star-schema table but dim_date got deleted_at, and
+# customer_account the location columns that make it a mirror of the source's customers.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
+    (table, *_DELETED_AT)
+    for table in (
+        "product_category_translation", "customer_account", "dim_customer", "dim_product", "dim_seller",
+        "geolocation_point", "dim_geolocation", "fact_orders", "fact_order_items", "fact_payments", "fact_reviews",
+    )
+) + (
+    ("customer_account", "customer_zip_code_prefix", "CHAR(5)"),
+    ("customer_account", "customer_city", "TEXT"),
+    ("customer_account", "customer_state", "CHAR(2)"),
+)
+
+
+def add_missing_columns(conn: sa.Connection, dialect: str) -> list[str]:
+    """ALTER TABLE ... ADD COLUMN for each added column the warehouse lacks; returns what was added."""
+    existing = {
+        (table, column)
+        for table, column in conn.execute(
+            sa.text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
+            {"schema": SCHEMA},
+        )
+    }
+    added = []
+    for table, column, sql_type in ADDED_COLUMNS:
+        if (table, column) in existing:
+            continue
+        if sql_type == "TEXT" and dialect == "redshift":
+            sql_type = "VARCHAR(256)"
+        conn.exec_driver_sql(f"ALTER TABLE {SCHEMA}.{quote_ident(table)} ADD COLUMN {quote_ident(column)} {sql_type}")
+        added.append(f"{table}.{column}")
+    return added
