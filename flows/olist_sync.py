@@ -27,7 +27,7 @@ from tasks.extract import (
     purchase_window,
 )
 from tasks.load import create_warehouse, load_table
-from tasks.merge import promote, read_watermarks
+from tasks.merge import has_promoted_run, promote, read_watermarks
 from tasks.report import SyncBlocked, publish_run_artifacts, quarantine_run, summarize_run
 from tasks.stage import new_run_id, write_manifest
 from tasks.validate import GateFailed, validate_delta_tables
@@ -37,15 +37,19 @@ from tasks.validate_staged import validate_source_columns, validate_staged_parts
 # Blocked (a gate failed), failed and crashed runs notify through OLIST_NOTIFY_BLOCK when it is set.
 @flow(name="olist-sync", flow_run_name="olist-sync-{mode}", on_failure=[notify_failure], on_crashed=[notify_failure])
 def olist_sync(
-    mode: Literal["full", "incremental", "backfill"] = "incremental",
+    mode: Literal["full", "incremental", "diff", "backfill"] = "incremental",
     purchased_from: date | None = None,
     purchased_to: date | None = None,
 ) -> dict:
     """Sync the Olist source into the warehouse.
 
-    `full` re-reads every table, `incremental` the rows changed since the promoted watermarks,
-    `backfill` the orders purchased from `purchased_from` to `purchased_to` (inclusive dates, both
-    required) and the rows tied to them, without moving the watermarks.
+    `full` re-reads every table and marks every key it did not find deleted. `incremental` reads
+    the rows changed since the promoted watermarks, plus the rows a comparison of the source with
+    the warehouse finds missing or different there, and marks the keys it finds gone deleted (a
+    table without updated_at goes by the comparison alone). `diff` goes by the comparison alone for
+    every table: it repairs drift and syncs sources without updated_at. `backfill` re-reads the
+    orders purchased from `purchased_from` to `purchased_to` (inclusive dates, both required) and
+    the rows tied to them, without moving the watermarks.
     """
     # Checked before anything connects: a bad range fails the run with a message naming it.
     window = purchase_window(mode, purchased_from, purchased_to)
@@ -68,8 +72,13 @@ def _extract(settings: Settings, run_id: str, mode: str, window: PurchaseWindow 
         futures = [extract_purchase_range.submit(settings, run_id, table, window) for table in BACKFILL_TABLES]
         return [f.result() for f in futures] + [empty_extract(t) for t in TABLE_NAMES if t not in BACKFILL_TABLES]
     watermarks = read_watermarks(settings) if mode == "incremental" else {}
+    # Nothing to compare with before the first promoted run: every table is read whole then.
+    compare = mode in ("incremental", "diff") and has_promoted_run(settings)
     futures = [
-        extract_table.submit(settings, run_id, table, extract_since(mode, watermarks.get(table), settings.lookback))
+        extract_table.submit(
+            settings, run_id, table, extract_since(mode, watermarks.get(table), settings.lookback),
+            compare=compare, window=mode != "diff",
+        )
         for table in TABLE_NAMES
     ]
     return [f.result() for f in futures]
@@ -93,14 +102,15 @@ def _sync_locked(settings: Settings, mode: str, run_id: str, lock, window: Purch
         gates.append(validate_delta_tables(settings, run_id, list(TABLE_NAMES)))
         if lock is not None:
             lock.assert_held()
-        promote(settings, manifest)
+        promoted = promote(settings, manifest)
     except GateFailed as blocked:
         gates.append(blocked.result)
         quarantined = quarantine_run(settings, run_id, gates)
         summary = summarize_run(manifest, loaded, gates, status="blocked") | {"quarantine": quarantined} | _window(purchased)
         publish_run_artifacts(settings, summary, gates)
         raise SyncBlocked(summary, blocked) from blocked
-    summary = summarize_run(manifest, loaded, gates, status="promoted") | _window(purchased)
+    deleted = {step.removeprefix("deleted "): rows for step, rows in promoted.items() if step.startswith("deleted ") and rows}
+    summary = summarize_run(manifest, loaded, gates, status="promoted") | {"deleted": deleted} | _window(purchased)
     publish_run_artifacts(settings, summary, gates)
     return summary
 

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 PERMANENT_ERRORS = (ValueError, KeyError, LookupError, TypeError)
+# SQL the database refuses (a missing column, a type or constraint error) is refused again.
+PERMANENT_SQL_ERRORS = (sa.exc.ProgrammingError, sa.exc.DataError, sa.exc.IntegrityError, sa.exc.NotSupportedError)
 
 
 def is_permanent(error: BaseException) -> bool:
     """True when retrying cannot help: the error says so (`retryable = False`) or is a data/usage error."""
-    return getattr(error, "retryable", True) is False or isinstance(error, PERMANENT_ERRORS)
+    if getattr(error, "retryable", True) is False or isinstance(error, PERMANENT_ERRORS + PERMANENT_SQL_ERRORS):
+        return True
+    # A statement SQLAlchemy could not even send (an unbound parameter, a compile error).
+    return isinstance(error, sa.exc.StatementError) and not isinstance(error, sa.exc.DBAPIError)
 
 
 def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from olist_etl.db import dialect_of, warehouse_engine
+from olist_etl.deleted_keys import read_deleted_keys
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
-from olist_etl.tables import TABLE_NAMES, get_table
+from olist_etl.staging import open_staging
+from olist_etl.tables import TABLE_NAMES, get_table, quote_ident
 from tasks.validate import check_star_schema, run_logger
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,26 @@ MERGE_STEPS: tuple[tuple[str, str], ...] = (
     ("fact_payments", "warehouse/merge/fact_payments.sql"),
     ("fact_reviews", "warehouse/merge/fact_reviews.sql"),
 )
+# Deletes: (source table, the star-schema table that mirrors it, its type-2 natural key or None).
+# mark_deleted.sql marks the stored rows whose key is gone from the source before the merges run;
+# mark_deleted_derived.sql then closes the people and zips left without a live source row.
+DELETE_TARGETS: tuple[tuple[str, str, str | None], ...] = (
+    ("product_category_name_translation", "product_category_translation", None),
+    ("products", "dim_product", "product_id"),
+    ("customers", "customer_account", None),
+    ("sellers", "dim_seller", "seller_id"),
+    ("geolocation", "geolocation_point", None),
+    ("orders", "fact_orders", None),
+    ("order_items", "fact_order_items", None),
+    ("order_payments", "fact_payments", None),
+    ("order_reviews", "fact_reviews", None),
+)
+DELETE_SCOPES = ("all", "listed", "purchase_range", "none")
+# A backfill re-stages whole orders: the facts of those orders can be checked for deletes.
+PURCHASE_RANGE_TABLES = ("orders", "order_items", "order_payments", "order_reviews")
+MARK_DELETED_FILE = "warehouse/merge/mark_deleted.sql"
+MARK_DELETED_DERIVED_FILE = "warehouse/merge/mark_deleted_derived.sql"
+DELETED_KEYS_CHUNK = 5_000
 WATERMARKS_FILE = "warehouse/merge/watermarks.sql"
 RUNS_FILE = "warehouse/merge/runs.sql"
 
@@ -57,6 +79,7 @@ class PromoteError(RuntimeError):
 def merge_sql(dialect: str) -> dict[str, str]:
     """Rendered SQL of every promote step by name (the merge steps, then watermarks and runs)."""
     rendered = {step: render(path, dialect) for step, path in MERGE_STEPS}
+    rendered["mark_deleted_derived"] = render(MARK_DELETED_DERIVED_FILE, dialect)
     rendered["watermarks"] = render(WATERMARKS_FILE, dialect)
     rendered["runs"] = render(RUNS_FILE, dialect)
     return rendered
@@ -68,17 +91,97 @@ def _first_keyword(statement: str) -> str:
     return match.group(1).upper() if match else ""
 
 
-def _execute_file(conn: sa.Connection, name: str, sql: str, params: dict | None = None) -> int:
-    """Run a rendered file's statements; returns the rows the MERGE in it affected."""
+def _execute_file(conn: sa.Connection, name: str, sql: str, params: dict | None = None, count_rows: bool = False) -> int:
+    """Run a rendered file's statements; returns the rows the MERGE in it affected (with
+    `count_rows`, the rows every statement affected)."""
     affected = 0
     for statement in statements(sql):
         try:
             result = conn.execute(sa.text(statement), params or {})
         except sa.exc.DBAPIError as err:
             raise PromoteError(f"promote step {name} failed: {err.orig}".strip()) from err
-        if _first_keyword(statement) == "MERGE":
+        if count_rows:
+            affected += max(result.rowcount, 0)
+        elif _first_keyword(statement) == "MERGE":
             affected = max(result.rowcount, 0)
     return affected
+
+
+def delete_scope(manifest: dict, table: str) -> str:
+    """How the run finds the deleted keys of a table (mark_deleted.sql): from the manifest, or by mode.
+
+    A full sync staged every row, so every stored key missing from the delta is gone; a backfill
+    re-staged whole orders; an incremental or diff sync lists the keys its source comparison found
+    gone (`deletes` in the manifest entry), and without a list checks nothing.
+    """
+    entry = (manifest.get("tables") or {}).get(table) or {}
+    deletes = entry.get("deletes") or {}
+    scope = deletes.get("scope")
+    if scope is None:
+        mode = manifest.get("mode")
+        if mode == "full":
+            scope = "all"
+        elif mode == "backfill":
+            scope = "purchase_range" if table in PURCHASE_RANGE_TABLES else "none"
+        else:
+            scope = "none"
+    if scope not in DELETE_SCOPES:
+        raise PromoteError(f"run {manifest.get('run_id')!r}: unknown delete scope {scope!r} for {table}")
+    if scope == "purchase_range" and table not in PURCHASE_RANGE_TABLES:
+        raise PromoteError(f"{table} is not sliced by purchase date: a backfill cannot find its deletes")
+    return scope
+
+
+def mark_deleted_sql(dialect: str, source: str, target: str, natural_key: str | None, scope: str) -> str:
+    return render(
+        MARK_DELETED_FILE, dialect,
+        target=target, source=source, keys=list(get_table(source).primary_key), natural_key=natural_key, scope=scope,
+    )
+
+
+def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, manifest: dict, table: str) -> int:
+    """Replace staging_layer.deleted_<table> by the keys the run's comparison found gone.
+
+    The keys stream from the staged gzip CSV in chunks, so memory holds one chunk.
+    """
+    source = get_table(table)
+    target = f"staging_layer.{quote_ident('deleted_' + table)}"
+    conn.execute(sa.text(f"DELETE FROM {target}"))
+    deletes = manifest["tables"][table].get("deletes") or {}
+    if not deletes.get("key"):
+        return 0
+    columns = ", ".join(quote_ident(k) for k in source.primary_key)
+    binds = ", ".join(f":k{i}" for i in range(len(source.primary_key)))
+    insert = sa.text(f"INSERT INTO {target} ({columns}) VALUES ({binds})")
+    filled = 0
+    for chunk in read_deleted_keys(open_staging(settings.staging_url), deletes["key"], source, DELETED_KEYS_CHUNK):
+        conn.execute(insert, [{f"k{i}": value for i, value in enumerate(key)} for key in chunk])
+        filled += len(chunk)
+    if filled != int(deletes.get("rows", filled)):
+        raise PromoteError(f"{table}: the deleted-keys file holds {filled} keys, the manifest says {deletes.get('rows')}")
+    return filled
+
+
+def _mark_deleted(conn: sa.Connection, dialect: str, settings: Settings, manifest: dict, params: dict) -> dict[str, int]:
+    """Mark the stored rows whose key is gone from the source; returns rows marked per target."""
+    marked: dict[str, int] = {}
+    window = manifest.get("purchased") or {}
+    for source, target, natural_key in DELETE_TARGETS:
+        scope = delete_scope(manifest, source)
+        if scope == "none":
+            continue
+        if scope == "listed" and _fill_deleted_keys(conn, dialect, settings, manifest, source) == 0:
+            continue
+        step_params = dict(params)
+        if scope == "purchase_range":
+            purchased_to = datetime.fromisoformat(window["to"])
+            step_params |= {
+                "purchased_from": datetime.fromisoformat(window["from"]),
+                "purchased_before": purchased_to + timedelta(days=1),
+            }
+        sql = mark_deleted_sql(dialect, source, target, natural_key, scope)
+        marked[target] = _execute_file(conn, f"mark deleted ({target})", sql, step_params, count_rows=True)
+    return marked
 
 
 def _parse_timestamp(value: str | None) -> datetime | None:
@@ -124,11 +227,20 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
     try:
         with engine.begin() as conn:
             _check_deltas_hold_run(conn, dialect, manifest)
-            affected: dict[str, int] = {}
+            # The run's time marks what it finds deleted; the merges read it to recompute what
+            # the marked rows fed (an order's totals, a zip's averages, a category's products).
+            run_time = {"deleted_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+            started = time.perf_counter()
+            marked = _mark_deleted(conn, dialect, settings, manifest, run_time)
+            run_logger().info("promote mark deleted: %s in %.2f s", marked or "nothing", time.perf_counter() - started)
+            affected: dict[str, int] = {f"deleted {target}": rows for target, rows in marked.items()}
             for step, _path in MERGE_STEPS:
                 started = time.perf_counter()
-                affected[step] = _execute_file(conn, step, rendered[step])
+                affected[step] = _execute_file(conn, step, rendered[step], run_time)
                 run_logger().info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
+            derived = _execute_file(conn, "mark deleted (derived)", rendered["mark_deleted_derived"], run_time, count_rows=True)
+            if derived:
+                affected["deleted derived"] = derived
             # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
             started = time.perf_counter()
             check_star_schema(conn, settings, run_id)
@@ -163,6 +275,23 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
             )
         log.info("promoted run %s: %s", run_id, affected)
         return affected
+    finally:
+        engine.dispose()
+
+
+@task(name="has-promoted-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def has_promoted_run(settings: Settings) -> bool:
+    """Whether any run was promoted into this warehouse: only then is there anything to compare
+    the source with (a first sync reads every table whole)."""
+    if settings.warehouse_url is None:
+        raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("runs", schema="etl_control"):
+                return False
+            sql = statements(render("warehouse/control/has_promoted_run.sql", dialect_of(settings.warehouse_url)))[0]
+            return conn.execute(sa.text(sql)).scalar() is not None
     finally:
         engine.dispose()
 

@@ -44,15 +44,27 @@ def summarize_run(manifest: dict, loaded: dict[str, int], gates: list, *, status
         "status": status,
         "mode": manifest["mode"],
         "run_id": manifest["run_id"],
-        "tables": {
-            table: {"extracted": entry["rows"], "loaded": loaded.get(table, 0)}
-            for table, entry in sorted(manifest["tables"].items())
-        },
+        "tables": {table: _table_summary(manifest["mode"], entry, loaded.get(table, 0)) for table, entry in sorted(manifest["tables"].items())},
         "gates": [
             {"name": g.name, "success": g.success, "failed_expectations": g.failed_expectations} for g in gates
         ],
         "data_docs": docs,
     }
+
+
+def _table_summary(mode: str, entry: dict, loaded: int) -> dict:
+    """Rows extracted and loaded, and how the extract chose them (tasks/extract.py: methods)."""
+    summary = {"extracted": entry["rows"], "loaded": loaded}
+    if "method" in entry:
+        summary["method"] = entry["method"]
+    if entry.get("fetched_by_key"):
+        summary["fetched_by_key"] = entry["fetched_by_key"]
+    deletes = entry.get("deletes") or {}
+    if deletes.get("rows"):
+        summary["deleted_keys"] = deletes["rows"]
+    if mode == "incremental" and entry.get("method") == "diff":
+        summary["note"] = "no updated_at column in the source: synced by comparing the source with the warehouse (diff)"
+    return summary
 
 
 @task(name="publish-run-artifacts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)

@@ -18,7 +18,8 @@ from sqlglot import exp
 from olist_etl.sqlfiles import render, statements
 from olist_etl.tables import TABLE_NAMES
 from tasks.load import ddl_sql, redshift_copy_sql
-from tasks.merge import merge_sql
+from tasks.merge import DELETE_TARGETS, PURCHASE_RANGE_TABLES, mark_deleted_sql, merge_sql
+from tasks.stage import NULL_MARKER
 
 GOLDEN = Path(__file__).parent / "golden" / "redshift"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -29,7 +30,14 @@ MANIFEST_URI = "s3://olist-staging/olist/runs/20180301T100000Z/{table}/copy.mani
 def rendered(dialect: str) -> dict[str, str]:
     """Every SQL text the pipeline sends to the warehouse, by golden file name."""
     out = {f"ddl/{Path(path).name}": sql for path, sql in ddl_sql(dialect)}
-    out.update({f"merge/{name}.sql": sql for name, sql in merge_sql(dialect).items()})
+    merges = merge_sql(dialect)
+    out["deletes/mark_deleted_derived.sql"] = merges.pop("mark_deleted_derived")
+    out.update({f"merge/{name}.sql": sql for name, sql in merges.items()})
+    out["deletes/mark_deleted.sql"] = "\n".join(
+        mark_deleted_sql(dialect, source, target, natural_key, scope)
+        for source, target, natural_key in DELETE_TARGETS
+        for scope in ("all", "listed") + (("purchase_range",) if source in PURCHASE_RANGE_TABLES else ())
+    )
     out["load/clear_delta.sql"] = "".join(
         render("warehouse/load/clear_delta.sql", dialect, table=name) for name in TABLE_NAMES
     )
@@ -93,6 +101,16 @@ def test_redshift_merges_read_a_table_and_avoid_unsupported_syntax():
         assert "IS DISTINCT FROM" not in sql.upper() and "WHEN MATCHED AND" not in sql.upper(), name
 
 
+def test_deletes_are_updates_joined_to_their_keys_without_correlated_subqueries():
+    # Redshift documents correlated subqueries as unsupported in several positions: the delete
+    # marks are UPDATE ... FROM an anti-join, on both dialects.
+    for dialect, rendered_sql in (("redshift", REDSHIFT), ("postgres", POSTGRES)):
+        for name in ("deletes/mark_deleted.sql", "deletes/mark_deleted_derived.sql"):
+            trees = _parse_all(rendered_sql[name], dialect)
+            assert trees and all(isinstance(t, exp.Update) and (t.args.get("from") or t.args.get("from_")) is not None for t in trees), name
+            assert "EXISTS" not in _code(rendered_sql[name]).upper() and " NOT IN " not in _code(rendered_sql[name]).upper(), name
+
+
 def test_postgres_merges_are_single_statements():
     for name, sql in POSTGRES.items():
         if name.startswith("merge/"):
@@ -116,8 +134,10 @@ def test_dialect_branches_stay_narrow():
 
 def test_copy_sql_has_the_options_the_staging_contract_needs():
     sql = redshift_copy_sql("orders", MANIFEST_URI.format(table="orders"), ROLE)
-    for option in ("MANIFEST", "FORMAT AS CSV", "GZIP", "IGNOREHEADER 1", "EMPTYASNULL", "TIMEFORMAT 'auto'"):
+    for option in ("MANIFEST", "FORMAT AS CSV", "GZIP", "IGNOREHEADER 1", f"NULL AS '{NULL_MARKER}'", "TIMEFORMAT 'auto'"):
         assert option in sql
+    # NULL is the staged marker; either option would load a staged '' (or '  ') as NULL.
+    assert "EMPTYASNULL" not in _code(sql) and "BLANKSASNULL" not in _code(sql)
     assert f"IAM_ROLE '{ROLE}'" in sql
     columns = re.search(r'COPY staging_layer\."orders" \(([^)]*)\)', sql).group(1)
     assert columns.endswith('"updated_at"')

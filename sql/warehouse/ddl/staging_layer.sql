@@ -26,3 +26,24 @@ DISTSTYLE AUTO
 {% endif %}
 ;
 {% endfor %}
+
+-- Deleted keys: one table per source table, with the catalog key columns. An incremental or diff
+-- sync fills it (inside the promote transaction) with the keys the source comparison found gone;
+-- the merge marks those rows deleted (merge/mark_deleted.sql).
+{% for table in tables %}
+
+CREATE TABLE IF NOT EXISTS staging_layer.{{ ('deleted_' ~ table.name) | ident }} (
+{% for key in table.primary_key %}
+    {{ key | ident }} {{ m.column_type(table.column(key)) }}{{ ',' if not loop.last }}
+{% endfor %}
+)
+{% if dialect == 'redshift' %}
+{% if 'order_id' in table.primary_key %}
+DISTSTYLE KEY
+DISTKEY ({{ 'order_id' | ident }})
+{% else %}
+DISTSTYLE AUTO
+{% endif %}
+{% endif %}
+;
+{% endfor %}

@@ -7,6 +7,11 @@
 -- '000...0') is re-keyed when the row arrives. Money is NUMERIC(12,2) everywhere: the original
 -- system lost the cents with DECIMAL(10,0). Column names follow the source columns.
 --
+-- deleted_at: NULL while the row's key exists in the source; the time of the run that found the key
+-- gone otherwise (cleared when the key comes back). Deleted rows are kept for audit; the analytics
+-- views and the reconciliation read live rows only. An SCD2 dimension's deleted key also has its
+-- current version closed (valid_to = deleted_at, is_current FALSE).
+--
 -- Redshift: dimensions are copied to every node (DISTSTYLE ALL) so fact-to-dimension joins never
 -- move data; the order facts are distributed on order_id so the facts of one order (and the merge
 -- joins with their delta tables, distributed the same way) stay on one slice; facts are sorted on
@@ -19,6 +24,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.product_category_translation (
     product_category_name {{ m.text() }} NOT NULL,
     product_category_name_english {{ m.text() }},
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (product_category_name)
 )
 {% if dialect == 'redshift' %}
@@ -27,11 +33,16 @@ DISTSTYLE ALL
 ;
 
 -- Every source customer row (Olist makes one per order): customer_id -> the person,
--- customer_unique_id, that dim_customer is keyed by. Type 1; facts look their customer up here.
+-- customer_unique_id, that dim_customer is keyed by, and the row's location. Type 1, a mirror of
+-- the source table (olist-etl verify compares them); facts look their customer up here.
 CREATE TABLE IF NOT EXISTS user_access_layer.customer_account (
     customer_id CHAR(32) NOT NULL,
     customer_unique_id CHAR(32),
+    customer_zip_code_prefix CHAR(5),
+    customer_city {{ m.text() }},
+    customer_state CHAR(2),
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (customer_id)
 )
 {% if dialect == 'redshift' %}
@@ -52,6 +63,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.dim_customer (
     valid_to TIMESTAMP NOT NULL,
     is_current BOOLEAN NOT NULL,
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (customer_key)
 )
 {% if dialect == 'redshift' %}
@@ -80,6 +92,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.dim_product (
     valid_to TIMESTAMP NOT NULL,
     is_current BOOLEAN NOT NULL,
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (product_key)
 )
 {% if dialect == 'redshift' %}
@@ -99,6 +112,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.dim_seller (
     valid_to TIMESTAMP NOT NULL,
     is_current BOOLEAN NOT NULL,
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (seller_key)
 )
 {% if dialect == 'redshift' %}
@@ -135,6 +149,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.geolocation_point (
     geolocation_city {{ m.text() }},
     geolocation_state CHAR(2),
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (geolocation_id)
 )
 {% if dialect == 'redshift' %}
@@ -156,6 +171,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.dim_geolocation (
     geolocation_state CHAR(2),
     point_count INTEGER,
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (geolocation_zip_code_prefix)
 )
 {% if dialect == 'redshift' %}
@@ -191,6 +207,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.fact_orders (
     freight_value NUMERIC(12,2),
     order_total NUMERIC(12,2),
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (order_id)
 )
 {% if dialect == 'redshift' %}
@@ -214,6 +231,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.fact_order_items (
     price NUMERIC(12,2),
     freight_value NUMERIC(12,2),
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (order_id, order_item_id)
 )
 {% if dialect == 'redshift' %}
@@ -233,6 +251,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.fact_payments (
     payment_installments INTEGER,
     payment_value NUMERIC(12,2),
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (order_id, payment_sequential)
 )
 {% if dialect == 'redshift' %}
@@ -253,6 +272,7 @@ CREATE TABLE IF NOT EXISTS user_access_layer.fact_reviews (
     review_answer_timestamp TIMESTAMP,
     review_creation_date_key INTEGER,
     updated_at TIMESTAMP,
+    deleted_at TIMESTAMP,
     PRIMARY KEY (review_id, order_id)
 )
 {% if dialect == 'redshift' %}

@@ -4,7 +4,7 @@
 -- history of their address: each change opens a version (macros.jinja: scd2_versions). Also
 -- inserts the unknown member once.
 {% set tracked = ['customer_zip_code_prefix', 'customer_city', 'customer_state'] %}
-{% set all_columns = ['customer_unique_id'] + tracked + ['valid_to', 'is_current', 'updated_at'] %}
+{% set all_columns = ['customer_unique_id'] + tracked + ['valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.dim_customer', 'merge_source_dim_customer') %}
 WITH staged_rows AS (
     -- The lookback window re-extracts rows already staged: the newest version of each row.
@@ -37,7 +37,7 @@ staged AS (
     WHERE tie_rank = 1
 ),
 
-{{ m.scd2_versions('dim_customer', 'customer_key', 'customer_unique_id', tracked) }},
+{{ m.scd2_versions('dim_customer', 'customer_key', 'customer_unique_id', tracked, staged_is_truth=False) }},
 
 changed AS (
     -- New versions, and stored versions whose bounds or updated_at moved.
@@ -69,12 +69,13 @@ WHEN MATCHED THEN UPDATE SET
     valid_from = src.valid_from,
     valid_to = src.valid_to,
     is_current = src.is_current,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     customer_key, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state,
-    valid_from, valid_to, is_current, updated_at
+    valid_from, valid_to, is_current, updated_at, deleted_at
 ) VALUES (
     src.customer_key, src.customer_unique_id, src.customer_zip_code_prefix, src.customer_city,
-    src.customer_state, src.valid_from, src.valid_to, src.is_current, src.updated_at
+    src.customer_state, src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_customer') }}

@@ -2,8 +2,10 @@
 -- dim_geolocation: one row per zip prefix, averaging all source geolocation rows of the zip.
 -- Runs BEFORE geolocation_point.sql: the stored points still carry the zip a changed row had
 -- before, so both its old and its new zip are recomputed. A delta holds only some rows of a zip,
--- so the average is taken over the stored points with the staged versions substituted.
-{% set columns = ['geolocation_lat', 'geolocation_lng', 'geolocation_city', 'geolocation_state', 'point_count', 'updated_at'] %}
+-- so the average is taken over the stored points with the staged versions substituted. Points
+-- marked deleted in this run (deleted_at = :deleted_at, done before the merges) leave their zip's
+-- average; a zip left without live points is marked deleted by mark_deleted_derived.sql.
+{% set columns = ['geolocation_lat', 'geolocation_lng', 'geolocation_city', 'geolocation_state', 'point_count', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.dim_geolocation', 'merge_source_dim_geolocation') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each row.
@@ -28,13 +30,9 @@ staged AS (
 ),
 
 effective AS (
-    -- The staged rows geolocation_point.sql will accept: not older than the stored version.
+    -- Every staged row: geolocation_point.sql takes each of them, whatever its updated_at.
     SELECT staged.*
     FROM staged
-    LEFT JOIN user_access_layer.geolocation_point AS point ON point.geolocation_id = staged.geolocation_id
-    WHERE point.geolocation_id IS NULL
-        OR point.updated_at IS NULL
-        OR staged.updated_at >= point.updated_at
 ),
 
 touched_zips AS (
@@ -43,6 +41,10 @@ touched_zips AS (
     SELECT point.geolocation_zip_code_prefix
     FROM user_access_layer.geolocation_point AS point
     INNER JOIN effective ON effective.geolocation_id = point.geolocation_id
+    UNION
+    SELECT point.geolocation_zip_code_prefix
+    FROM user_access_layer.geolocation_point AS point
+    WHERE point.deleted_at = :deleted_at
 ),
 
 points AS (
@@ -56,6 +58,7 @@ points AS (
         point.geolocation_city, point.geolocation_state, point.updated_at
     FROM user_access_layer.geolocation_point AS point
     WHERE point.geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
+        AND point.deleted_at IS NULL
         -- NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN as a per-row rescan once the list
         -- outgrows work_mem (quadratic on a full re-sync at scale 10).
         AND NOT EXISTS (SELECT 1 FROM effective WHERE effective.geolocation_id = point.geolocation_id)
@@ -70,7 +73,8 @@ aggregated AS (
         MIN(geolocation_city) AS geolocation_city,
         MIN(geolocation_state) AS geolocation_state,
         CAST(COUNT(*) AS INTEGER) AS point_count,
-        MAX(updated_at) AS updated_at
+        MAX(updated_at) AS updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM points
     WHERE geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
     GROUP BY geolocation_zip_code_prefix
@@ -79,7 +83,7 @@ aggregated AS (
 stored AS (
     SELECT
         geolocation_zip_code_prefix, geolocation_lat, geolocation_lng, geolocation_city,
-        geolocation_state, point_count, updated_at
+        geolocation_state, point_count, updated_at, deleted_at
     FROM user_access_layer.dim_geolocation
 ),
 
@@ -101,12 +105,13 @@ WHEN MATCHED THEN UPDATE SET
     geolocation_city = src.geolocation_city,
     geolocation_state = src.geolocation_state,
     point_count = src.point_count,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     geolocation_zip_code_prefix, geolocation_lat, geolocation_lng, geolocation_city,
-    geolocation_state, point_count, updated_at
+    geolocation_state, point_count, updated_at, deleted_at
 ) VALUES (
     src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng, src.geolocation_city,
-    src.geolocation_state, src.point_count, src.updated_at
+    src.geolocation_state, src.point_count, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_geolocation') }}

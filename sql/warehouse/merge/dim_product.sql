@@ -9,7 +9,7 @@
 {% set tracked = [
     'product_category_name', 'product_name_length', 'product_description_length', 'product_photos_qty',
     'product_weight_g', 'product_length_cm', 'product_height_cm', 'product_width_cm'] %}
-{% set all_columns = ['product_id'] + tracked + ['product_category_name_english', 'valid_to', 'is_current', 'updated_at'] %}
+{% set all_columns = ['product_id'] + tracked + ['product_category_name_english', 'valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.dim_product', 'merge_source_dim_product') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key.
@@ -32,12 +32,16 @@ staged AS (
 {{ m.scd2_versions('dim_product', 'product_key', 'product_id', tracked) }},
 
 retranslated AS (
-    -- Versions of other products whose category got a translation in this run.
+    -- Versions of other products whose category got a translation in this run, or lost it (the
+    -- translation was marked deleted in this run, before the merges).
     SELECT
-        product_key, product_id, {{ tracked | join(', ') }}, valid_from, valid_to, is_current, updated_at
+        product_key, product_id, {{ tracked | join(', ') }}, valid_from, valid_to, is_current, updated_at, deleted_at
     FROM user_access_layer.dim_product AS stored
     WHERE product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
+        UNION
+        SELECT product_category_name FROM user_access_layer.product_category_translation
+        WHERE deleted_at = :deleted_at
     )
     AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.product_key = stored.product_key)
 ),
@@ -59,10 +63,12 @@ translated AS (
         candidates.valid_from,
         candidates.valid_to,
         candidates.is_current,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.product_category_translation AS translation
         ON translation.product_category_name = candidates.product_category_name
+        AND translation.deleted_at IS NULL
 ),
 
 changed AS (
@@ -103,12 +109,13 @@ WHEN MATCHED THEN UPDATE SET
     valid_from = src.valid_from,
     valid_to = src.valid_to,
     is_current = src.is_current,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     product_key, product_id, {{ tracked | join(', ') }},
-    product_category_name_english, valid_from, valid_to, is_current, updated_at
+    product_category_name_english, valid_from, valid_to, is_current, updated_at, deleted_at
 ) VALUES (
     src.product_key, src.product_id, src.{{ tracked | join(', src.') }},
-    src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at
+    src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_product') }}

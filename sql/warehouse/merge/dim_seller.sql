@@ -2,7 +2,7 @@
 -- dim_seller: SCD type 2 on the seller's location (zip, city, state); a move opens a version at
 -- the source row's updated_at (macros.jinja: scd2_versions). Also inserts the unknown member once.
 {% set tracked = ['seller_zip_code_prefix', 'seller_city', 'seller_state'] %}
-{% set all_columns = ['seller_id'] + tracked + ['valid_to', 'is_current', 'updated_at'] %}
+{% set all_columns = ['seller_id'] + tracked + ['valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.dim_seller', 'merge_source_dim_seller') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key.
@@ -54,12 +54,13 @@ WHEN MATCHED THEN UPDATE SET
     valid_from = src.valid_from,
     valid_to = src.valid_to,
     is_current = src.is_current,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     seller_key, seller_id, seller_zip_code_prefix, seller_city, seller_state,
-    valid_from, valid_to, is_current, updated_at
+    valid_from, valid_to, is_current, updated_at, deleted_at
 ) VALUES (
     src.seller_key, src.seller_id, src.seller_zip_code_prefix, src.seller_city, src.seller_state,
-    src.valid_from, src.valid_to, src.is_current, src.updated_at
+    src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_seller') }}

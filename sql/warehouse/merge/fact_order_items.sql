@@ -8,7 +8,7 @@
 -- opened after the purchase leaves the item's key as it was.
 {% set columns = [
     'purchase_date_key', 'customer_key', 'product_key', 'seller_key', 'product_id', 'seller_id',
-    'shipping_limit_date', 'price', 'freight_value', 'updated_at'] %}
+    'shipping_limit_date', 'price', 'freight_value', 'updated_at', 'deleted_at'] %}
 {% set item_columns = [
     'order_id', 'order_item_id', 'product_id', 'seller_id', 'shipping_limit_date', 'price',
     'freight_value', 'updated_at'] %}
@@ -29,15 +29,11 @@ staged AS (
 ),
 
 incoming AS (
-    -- New items and newer versions; an older version arriving late leaves the stored row.
-    SELECT staged.*
+    -- Every staged row: it is the source's current state, whatever its updated_at says (a row
+    -- restored from a backup or corrected under a clock set back is synced too). A key that was
+    -- marked deleted and is staged again comes back (deleted_at NULL).
+    SELECT staged.*, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged
-    LEFT JOIN user_access_layer.fact_order_items AS stored
-        ON stored.order_id = staged.order_id
-        AND stored.order_item_id = staged.order_item_id
-    WHERE stored.order_id IS NULL
-        OR stored.updated_at IS NULL
-        OR staged.updated_at >= stored.updated_at
 ),
 
 rekeyed_keys AS (
@@ -61,7 +57,7 @@ rekeyed_keys AS (
 ),
 
 rekeyed AS (
-    SELECT {% for column in item_columns %}item.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+    SELECT {% for column in item_columns %}item.{{ column }}, {% endfor %}item.deleted_at
     FROM user_access_layer.fact_order_items AS item
     INNER JOIN rekeyed_keys AS k ON k.order_id = item.order_id AND k.order_item_id = item.order_item_id
     WHERE NOT EXISTS (
@@ -91,7 +87,8 @@ keyed AS (
         candidates.shipping_limit_date,
         candidates.price,
         candidates.freight_value,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
     LEFT JOIN user_access_layer.dim_product AS product

@@ -2,13 +2,13 @@
 -- fact_orders: the accumulating snapshot, one row per order_id: status, the five milestone
 -- timestamps with their date keys, the delivery measures, and the key of the customer version
 -- current at purchase (the unknown member while the order's customer row has not arrived).
--- A newer version of an order (its status moved on) replaces the stored row; the item columns
+-- The staged version of an order (its status moved on) replaces the stored row; the item columns
 -- are filled by fact_orders_totals.sql once the items are merged.
 {% set columns = [
     'customer_id', 'customer_key', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
     'purchase_date_key', 'approved_date_key', 'delivered_carrier_date_key', 'delivered_customer_date_key',
-    'estimated_delivery_date_key', 'is_delivered_late', 'days_to_deliver', 'updated_at'] %}
+    'estimated_delivery_date_key', 'is_delivered_late', 'days_to_deliver', 'updated_at', 'deleted_at'] %}
 {% set order_columns = [
     'order_id', 'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
@@ -30,19 +30,17 @@ staged AS (
 ),
 
 incoming AS (
-    -- New orders and newer versions; an older version arriving late leaves the stored row.
-    SELECT staged.*
+    -- Every staged row: it is the source's current state, whatever its updated_at says (a row
+    -- restored from a backup or corrected under a clock set back is synced too). A key that was
+    -- marked deleted and is staged again comes back (deleted_at NULL).
+    SELECT staged.*, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged
-    LEFT JOIN user_access_layer.fact_orders AS stored ON stored.order_id = staged.order_id
-    WHERE stored.order_id IS NULL
-        OR stored.updated_at IS NULL
-        OR staged.updated_at >= stored.updated_at
 ),
 
 rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
     -- customer row arrived after the order (the unknown member is repaired).
-    SELECT {{ order_columns | join(', ') }}
+    SELECT {{ order_columns | join(', ') }}, deleted_at
     FROM user_access_layer.fact_orders AS stored
     WHERE order_id IN ({{ m.orders_of_staged_customers() }})
         AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.order_id = stored.order_id)
@@ -79,7 +77,8 @@ keyed AS (
             ELSE FALSE
         END AS is_delivered_late,
         {{ m.days_between('CAST(candidates.order_purchase_timestamp AS DATE)', 'CAST(candidates.order_delivered_customer_date AS DATE)') }} AS days_to_deliver,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.customer_account AS account ON account.customer_id = candidates.customer_id
     LEFT JOIN user_access_layer.dim_customer AS customer

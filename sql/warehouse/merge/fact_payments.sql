@@ -2,7 +2,7 @@
 -- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta, with
 -- the purchase date key of its order (as merged in this run by fact_orders.sql). Stored payments
 -- of a restaged order follow a change of its purchase date.
-{% set columns = ['purchase_date_key', 'payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
+{% set columns = ['purchase_date_key', 'payment_type', 'payment_installments', 'payment_value', 'updated_at', 'deleted_at'] %}
 {% set payment_columns = ['order_id', 'payment_sequential', 'payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
 {% call m.merge_into('user_access_layer.fact_payments', 'merge_source_fact_payments') %}
 WITH staged_versions AS (
@@ -23,19 +23,15 @@ staged AS (
 ),
 
 incoming AS (
-    -- New payments and newer versions; an older version arriving late leaves the stored row.
-    SELECT staged.*
+    -- Every staged row: it is the source's current state, whatever its updated_at says (a row
+    -- restored from a backup or corrected under a clock set back is synced too). A key that was
+    -- marked deleted and is staged again comes back (deleted_at NULL).
+    SELECT staged.*, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged
-    LEFT JOIN user_access_layer.fact_payments AS stored
-        ON stored.order_id = staged.order_id
-        AND stored.payment_sequential = staged.payment_sequential
-    WHERE stored.order_id IS NULL
-        OR stored.updated_at IS NULL
-        OR staged.updated_at >= stored.updated_at
 ),
 
 restaged_orders AS (
-    SELECT {{ payment_columns | join(', ') }}
+    SELECT {{ payment_columns | join(', ') }}, deleted_at
     FROM user_access_layer.fact_payments AS payment
     WHERE payment.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
         AND NOT EXISTS (
@@ -60,7 +56,8 @@ keyed AS (
         candidates.payment_type,
         candidates.payment_installments,
         candidates.payment_value,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
 ),

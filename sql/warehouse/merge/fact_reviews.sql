@@ -1,7 +1,7 @@
 {% import 'warehouse/macros.jinja' as m with context %}
 -- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
 -- order_reviews delta, with the date key of the review's creation.
-{% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'review_creation_date_key', 'updated_at'] %}
+{% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'review_creation_date_key', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -24,7 +24,8 @@ staged AS (
         review_id, order_id, review_score, review_comment_title, review_comment_message,
         review_creation_date, review_answer_timestamp,
         {{ m.date_key('review_creation_date') }} AS review_creation_date_key,
-        updated_at
+        updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
@@ -32,22 +33,21 @@ staged AS (
 stored AS (
     SELECT
         review_id, order_id, review_score, review_comment_title, review_comment_message,
-        review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
+        review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at, deleted_at
     FROM user_access_layer.fact_reviews
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New keys, keys whose values differ and deleted keys that came back. The staged row is the
+    -- source's current state: it wins whatever its updated_at (a row restored from a backup, or
+    -- corrected under a clock set back, is synced too).
     SELECT staged.*
     FROM staged
     LEFT JOIN stored
         ON stored.review_id = staged.review_id
         AND stored.order_id = staged.order_id
     WHERE stored.review_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
-        )
+        OR {{ m.any_differs(columns, 'staged', 'stored') }}
 )
 
 SELECT * FROM changed
@@ -61,12 +61,14 @@ WHEN MATCHED THEN UPDATE SET
     review_creation_date = src.review_creation_date,
     review_answer_timestamp = src.review_answer_timestamp,
     review_creation_date_key = src.review_creation_date_key,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     review_id, order_id, review_score, review_comment_title, review_comment_message,
-    review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
+    review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at, deleted_at
 ) VALUES (
     src.review_id, src.order_id, src.review_score, src.review_comment_title, src.review_comment_message,
-    src.review_creation_date, src.review_answer_timestamp, src.review_creation_date_key, src.updated_at
+    src.review_creation_date, src.review_answer_timestamp, src.review_creation_date_key, src.updated_at,
+    src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_fact_reviews') }}

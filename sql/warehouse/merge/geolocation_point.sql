@@ -2,7 +2,7 @@
 -- geolocation_point: every source geolocation row by its surrogate geolocation_id, kept so that
 -- dim_geolocation can recompute a zip's averages from a partial delta. Runs after
 -- dim_geolocation.sql (which needs the points as they were before this run).
-{% set columns = ['geolocation_zip_code_prefix', 'geolocation_lat', 'geolocation_lng', 'geolocation_city', 'geolocation_state', 'updated_at'] %}
+{% set columns = ['geolocation_zip_code_prefix', 'geolocation_lat', 'geolocation_lng', 'geolocation_city', 'geolocation_state', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.geolocation_point', 'merge_source_geolocation_point') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -22,7 +22,7 @@ WITH staged_versions AS (
 staged AS (
     SELECT
         geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
-        geolocation_city, geolocation_state, updated_at
+        geolocation_city, geolocation_state, updated_at, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
@@ -30,20 +30,19 @@ staged AS (
 stored AS (
     SELECT
         geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
-        geolocation_city, geolocation_state, updated_at
+        geolocation_city, geolocation_state, updated_at, deleted_at
     FROM user_access_layer.geolocation_point
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New keys, keys whose values differ and deleted keys that came back. The staged row is the
+    -- source's current state: it wins whatever its updated_at (a row restored from a backup, or
+    -- corrected under a clock set back, is synced too).
     SELECT staged.*
     FROM staged
     LEFT JOIN stored ON stored.geolocation_id = staged.geolocation_id
     WHERE stored.geolocation_id IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
-        )
+        OR {{ m.any_differs(columns, 'staged', 'stored') }}
 )
 
 SELECT * FROM changed
@@ -55,12 +54,13 @@ WHEN MATCHED THEN UPDATE SET
     geolocation_lng = src.geolocation_lng,
     geolocation_city = src.geolocation_city,
     geolocation_state = src.geolocation_state,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
-    geolocation_city, geolocation_state, updated_at
+    geolocation_city, geolocation_state, updated_at, deleted_at
 ) VALUES (
     src.geolocation_id, src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng,
-    src.geolocation_city, src.geolocation_state, src.updated_at
+    src.geolocation_city, src.geolocation_state, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_geolocation_point') }}

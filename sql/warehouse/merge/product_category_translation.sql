@@ -1,7 +1,7 @@
 {% import 'warehouse/macros.jinja' as m with context %}
 -- Category translations (Portuguese -> English), kept as their own table because a translation
 -- may arrive in a different run than the products of its category; dim_product reads it next.
-{% set columns = ['product_category_name_english', 'updated_at'] %}
+{% set columns = ['product_category_name_english', 'updated_at', 'deleted_at'] %}
 {% call m.merge_into('user_access_layer.product_category_translation', 'merge_source_product_category_translation') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -17,27 +17,25 @@ WITH staged_versions AS (
 ),
 
 staged AS (
-    SELECT product_category_name, product_category_name_english, updated_at
+    SELECT product_category_name, product_category_name_english, updated_at, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
 stored AS (
-    SELECT product_category_name, product_category_name_english, updated_at
+    SELECT product_category_name, product_category_name_english, updated_at, deleted_at
     FROM user_access_layer.product_category_translation
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer: re-running a
-    -- batch, or promoting an older one late, changes nothing.
+    -- New keys, keys whose values differ and deleted keys that came back. The staged row is the
+    -- source's current state: it wins whatever its updated_at (a row restored from a backup, or
+    -- corrected under a clock set back, is synced too).
     SELECT staged.*
     FROM staged
     LEFT JOIN stored ON stored.product_category_name = staged.product_category_name
     WHERE stored.product_category_name IS NULL
-        OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND {{ m.any_differs(columns, 'staged', 'stored') }}
-        )
+        OR {{ m.any_differs(columns, 'staged', 'stored') }}
 )
 
 SELECT * FROM changed
@@ -45,10 +43,11 @@ SELECT * FROM changed
 ON product_category_translation.product_category_name = src.product_category_name
 WHEN MATCHED THEN UPDATE SET
     product_category_name_english = src.product_category_name_english,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
-    product_category_name, product_category_name_english, updated_at
+    product_category_name, product_category_name_english, updated_at, deleted_at
 ) VALUES (
-    src.product_category_name, src.product_category_name_english, src.updated_at
+    src.product_category_name, src.product_category_name_english, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_product_category_translation') }}

@@ -9,6 +9,8 @@ CREATE OR REPLACE VIEW user_access_layer.delivery_performance AS
 WITH orders AS (
     SELECT order_id, purchase_date_key, order_delivered_customer_date, is_delivered_late, days_to_deliver
     FROM user_access_layer.fact_orders
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 dates AS (

@@ -7,11 +7,15 @@ CREATE OR REPLACE VIEW user_access_layer.monthly_revenue AS
 WITH order_items AS (
     SELECT order_id, purchase_date_key, price, freight_value
     FROM user_access_layer.fact_order_items
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 orders AS (
     SELECT order_id, order_status
     FROM user_access_layer.fact_orders
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 dates AS (

@@ -8,11 +8,15 @@ CREATE OR REPLACE VIEW user_access_layer.revenue_by_state AS
 WITH order_items AS (
     SELECT order_id, customer_key, price, freight_value
     FROM user_access_layer.fact_order_items
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 orders AS (
     SELECT order_id, order_status
     FROM user_access_layer.fact_orders
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 customers AS (

@@ -6,11 +6,15 @@ CREATE OR REPLACE VIEW user_access_layer.payment_mix AS
 WITH payments AS (
     SELECT order_id, payment_type, payment_value
     FROM user_access_layer.fact_payments
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 orders AS (
     SELECT order_id, order_status
     FROM user_access_layer.fact_orders
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 revenue_payments AS (

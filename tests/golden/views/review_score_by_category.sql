@@ -6,11 +6,15 @@ CREATE OR REPLACE VIEW user_access_layer.review_score_by_category AS
 WITH reviews AS (
     SELECT review_id, order_id, review_score
     FROM user_access_layer.fact_reviews
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 order_items AS (
     SELECT order_id, product_key
     FROM user_access_layer.fact_order_items
+    -- Live rows only: a row deleted in the source keeps deleted_at and leaves every measure.
+    WHERE deleted_at IS NULL
 ),
 
 products AS (

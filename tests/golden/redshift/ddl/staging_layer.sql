@@ -122,3 +122,68 @@ CREATE TABLE IF NOT EXISTS staging_layer."product_category_name_translation" (
 -- Merges into DISTSTYLE ALL dimensions, which join locally whatever the distribution.
 DISTSTYLE AUTO
 ;
+
+-- Deleted keys: one table per source table, with the catalog key columns. An incremental or diff
+-- sync fills it (inside the promote transaction) with the keys the source comparison found gone;
+-- the merge marks those rows deleted (merge/mark_deleted.sql).
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_customers" (
+    "customer_id" CHAR(32)
+)
+DISTSTYLE AUTO
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_geolocation" (
+    "geolocation_id" INTEGER
+)
+DISTSTYLE AUTO
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_orders" (
+    "order_id" CHAR(32)
+)
+DISTSTYLE KEY
+DISTKEY ("order_id")
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_order_items" (
+    "order_id" CHAR(32),
+    "order_item_id" INTEGER
+)
+DISTSTYLE KEY
+DISTKEY ("order_id")
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_order_payments" (
+    "order_id" CHAR(32),
+    "payment_sequential" INTEGER
+)
+DISTSTYLE KEY
+DISTKEY ("order_id")
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_order_reviews" (
+    "review_id" CHAR(32),
+    "order_id" CHAR(32)
+)
+DISTSTYLE KEY
+DISTKEY ("order_id")
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_products" (
+    "product_id" CHAR(32)
+)
+DISTSTYLE AUTO
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_sellers" (
+    "seller_id" CHAR(32)
+)
+DISTSTYLE AUTO
+;
+
+CREATE TABLE IF NOT EXISTS staging_layer."deleted_product_category_name_translation" (
+    "product_category_name" VARCHAR(256)
+)
+DISTSTYLE AUTO
+;

@@ -35,9 +35,9 @@ staged AS (
 ),
 
 current_versions AS (
-    SELECT customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, valid_from, updated_at
+    SELECT customer_unique_id, customer_zip_code_prefix, customer_city, customer_state, valid_from, valid_to, updated_at, deleted_at
     FROM user_access_layer.dim_customer
-    WHERE is_current AND customer_unique_id IS NOT NULL
+    WHERE (is_current OR deleted_at IS NOT NULL) AND customer_unique_id IS NOT NULL
 ),
 
 observations AS (
@@ -48,6 +48,8 @@ observations AS (
         customer_state,
         updated_at,
         valid_from AS stored_valid_from,
+        valid_to AS stored_valid_to,
+        deleted_at AS stored_deleted_at,
         0 AS source_order
     FROM current_versions
     WHERE customer_unique_id IN (SELECT customer_unique_id FROM staged WHERE customer_unique_id IS NOT NULL)
@@ -59,10 +61,14 @@ observations AS (
         staged.customer_state,
         staged.updated_at,
         CAST(NULL AS TIMESTAMP) AS stored_valid_from,
+        CAST(NULL AS TIMESTAMP) AS stored_valid_to,
+        CAST(NULL AS TIMESTAMP) AS stored_deleted_at,
         1 AS source_order
     FROM staged
     LEFT JOIN current_versions AS stored ON stored.customer_unique_id = staged.customer_unique_id
-    WHERE stored.customer_unique_id IS NULL OR staged.updated_at > stored.updated_at
+    WHERE stored.customer_unique_id IS NULL
+        OR staged.updated_at > stored.updated_at
+        OR stored.deleted_at IS NOT NULL
 ),
 
 sequenced AS (
@@ -71,6 +77,7 @@ sequenced AS (
         LAG(customer_zip_code_prefix) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_customer_zip_code_prefix,
         LAG(customer_city) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_customer_city,
         LAG(customer_state) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_customer_state,
+        LAG(stored_deleted_at) OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_deleted_at,
         ROW_NUMBER() OVER (PARTITION BY customer_unique_id ORDER BY source_order, updated_at NULLS FIRST) AS sequence_number
     FROM observations
 ),
@@ -80,6 +87,7 @@ flagged AS (
         sequenced.*,
         CASE
             WHEN sequence_number = 1 THEN 1
+            WHEN previous_deleted_at IS NOT NULL THEN 1
             WHEN (
                 COALESCE(customer_zip_code_prefix <> previous_customer_zip_code_prefix, customer_zip_code_prefix IS NOT NULL OR previous_customer_zip_code_prefix IS NOT NULL) OR
                 COALESCE(customer_city <> previous_customer_city, customer_city IS NOT NULL OR previous_customer_city IS NOT NULL) OR
@@ -97,6 +105,15 @@ islands AS (
     FROM flagged
 ),
 
+island_rows AS (
+    -- The last row of an island (in sequence order) gives the version its updated_at: the
+    -- source row's own, even when a staged row set back in time follows the stored version.
+    SELECT
+        islands.*,
+        ROW_NUMBER() OVER (PARTITION BY customer_unique_id, version_number ORDER BY sequence_number DESC) AS from_end
+    FROM islands
+),
+
 grouped AS (
     -- The rows of an island carry equal tracked values, so MAX returns that value.
     SELECT
@@ -106,9 +123,11 @@ grouped AS (
         MAX(customer_city) AS customer_city,
         MAX(customer_state) AS customer_state,
         MAX(stored_valid_from) AS stored_valid_from,
+        MAX(stored_valid_to) AS stored_valid_to,
+        MAX(stored_deleted_at) AS stored_deleted_at,
         MIN(updated_at) AS opened_at,
-        MAX(updated_at) AS updated_at
-    FROM islands
+        MAX(CASE WHEN from_end = 1 THEN updated_at END) AS updated_at
+    FROM island_rows
     GROUP BY customer_unique_id, version_number
 ),
 
@@ -118,7 +137,18 @@ dated AS (
         CASE
             WHEN stored_valid_from IS NOT NULL THEN stored_valid_from
             WHEN version_number = 1 THEN CAST('1900-01-01' AS TIMESTAMP)
-            ELSE opened_at
+            ELSE GREATEST(
+                opened_at,
+                COALESCE(
+                    MAX(
+                        CASE
+                            WHEN stored_deleted_at IS NOT NULL THEN stored_valid_to
+                            ELSE DATEADD(microsecond, 1, stored_valid_from)
+                        END
+                    ) OVER (PARTITION BY customer_unique_id),
+                    opened_at
+                )
+            )
         END AS valid_from
     FROM grouped
 ),
@@ -138,7 +168,8 @@ versions AS (
             WHEN LEAD(valid_from) OVER (PARTITION BY customer_unique_id ORDER BY version_number) IS NULL THEN TRUE
             ELSE FALSE
         END AS is_current,
-        updated_at
+        updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM dated
 ),
 
@@ -155,7 +186,8 @@ changed AS (
                 COALESCE(versions.customer_state <> stored.customer_state, versions.customer_state IS NOT NULL OR stored.customer_state IS NOT NULL) OR
                 COALESCE(versions.valid_to <> stored.valid_to, versions.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
                 COALESCE(versions.is_current <> stored.is_current, versions.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
-                COALESCE(versions.updated_at <> stored.updated_at, versions.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(versions.updated_at <> stored.updated_at, versions.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(versions.deleted_at <> stored.deleted_at, versions.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 ),
 
@@ -169,7 +201,8 @@ unknown_member AS (
         CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
         CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
         TRUE AS is_current,
-        CAST(NULL AS TIMESTAMP) AS updated_at
+        CAST(NULL AS TIMESTAMP) AS updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM (
         SELECT COUNT(*) AS stored_rows FROM user_access_layer.dim_customer WHERE customer_key = '00000000000000000000000000000000'
     ) AS probe
@@ -190,13 +223,14 @@ WHEN MATCHED THEN UPDATE SET
     valid_from = src.valid_from,
     valid_to = src.valid_to,
     is_current = src.is_current,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     customer_key, customer_unique_id, customer_zip_code_prefix, customer_city, customer_state,
-    valid_from, valid_to, is_current, updated_at
+    valid_from, valid_to, is_current, updated_at, deleted_at
 ) VALUES (
     src.customer_key, src.customer_unique_id, src.customer_zip_code_prefix, src.customer_city,
-    src.customer_state, src.valid_from, src.valid_to, src.is_current, src.updated_at
+    src.customer_state, src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_dim_customer;
 

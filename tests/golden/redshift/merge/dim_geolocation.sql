@@ -1,7 +1,9 @@
 -- dim_geolocation: one row per zip prefix, averaging all source geolocation rows of the zip.
 -- Runs BEFORE geolocation_point.sql: the stored points still carry the zip a changed row had
 -- before, so both its old and its new zip are recomputed. A delta holds only some rows of a zip,
--- so the average is taken over the stored points with the staged versions substituted.
+-- so the average is taken over the stored points with the staged versions substituted. Points
+-- marked deleted in this run (deleted_at = :deleted_at, done before the merges) leave their zip's
+-- average; a zip left without live points is marked deleted by mark_deleted_derived.sql.
 CREATE TEMP TABLE merge_source_dim_geolocation AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each row.
@@ -26,13 +28,9 @@ staged AS (
 ),
 
 effective AS (
-    -- The staged rows geolocation_point.sql will accept: not older than the stored version.
+    -- Every staged row: geolocation_point.sql takes each of them, whatever its updated_at.
     SELECT staged.*
     FROM staged
-    LEFT JOIN user_access_layer.geolocation_point AS point ON point.geolocation_id = staged.geolocation_id
-    WHERE point.geolocation_id IS NULL
-        OR point.updated_at IS NULL
-        OR staged.updated_at >= point.updated_at
 ),
 
 touched_zips AS (
@@ -41,6 +39,10 @@ touched_zips AS (
     SELECT point.geolocation_zip_code_prefix
     FROM user_access_layer.geolocation_point AS point
     INNER JOIN effective ON effective.geolocation_id = point.geolocation_id
+    UNION
+    SELECT point.geolocation_zip_code_prefix
+    FROM user_access_layer.geolocation_point AS point
+    WHERE point.deleted_at = :deleted_at
 ),
 
 points AS (
@@ -54,6 +56,7 @@ points AS (
         point.geolocation_city, point.geolocation_state, point.updated_at
     FROM user_access_layer.geolocation_point AS point
     WHERE point.geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
+        AND point.deleted_at IS NULL
         -- NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN as a per-row rescan once the list
         -- outgrows work_mem (quadratic on a full re-sync at scale 10).
         AND NOT EXISTS (SELECT 1 FROM effective WHERE effective.geolocation_id = point.geolocation_id)
@@ -68,7 +71,8 @@ aggregated AS (
         MIN(geolocation_city) AS geolocation_city,
         MIN(geolocation_state) AS geolocation_state,
         CAST(COUNT(*) AS INTEGER) AS point_count,
-        MAX(updated_at) AS updated_at
+        MAX(updated_at) AS updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM points
     WHERE geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
     GROUP BY geolocation_zip_code_prefix
@@ -77,7 +81,7 @@ aggregated AS (
 stored AS (
     SELECT
         geolocation_zip_code_prefix, geolocation_lat, geolocation_lng, geolocation_city,
-        geolocation_state, point_count, updated_at
+        geolocation_state, point_count, updated_at, deleted_at
     FROM user_access_layer.dim_geolocation
 ),
 
@@ -93,7 +97,8 @@ changed AS (
                 COALESCE(aggregated.geolocation_city <> stored.geolocation_city, aggregated.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
                 COALESCE(aggregated.geolocation_state <> stored.geolocation_state, aggregated.geolocation_state IS NOT NULL OR stored.geolocation_state IS NOT NULL) OR
                 COALESCE(aggregated.point_count <> stored.point_count, aggregated.point_count IS NOT NULL OR stored.point_count IS NOT NULL) OR
-                COALESCE(aggregated.updated_at <> stored.updated_at, aggregated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(aggregated.updated_at <> stored.updated_at, aggregated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(aggregated.deleted_at <> stored.deleted_at, aggregated.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 )
 
@@ -107,13 +112,14 @@ WHEN MATCHED THEN UPDATE SET
     geolocation_city = src.geolocation_city,
     geolocation_state = src.geolocation_state,
     point_count = src.point_count,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     geolocation_zip_code_prefix, geolocation_lat, geolocation_lng, geolocation_city,
-    geolocation_state, point_count, updated_at
+    geolocation_state, point_count, updated_at, deleted_at
 ) VALUES (
     src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng, src.geolocation_city,
-    src.geolocation_state, src.point_count, src.updated_at
+    src.geolocation_state, src.point_count, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_dim_geolocation;
 

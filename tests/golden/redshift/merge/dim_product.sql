@@ -30,9 +30,9 @@ staged AS (
 ),
 
 current_versions AS (
-    SELECT product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, updated_at
+    SELECT product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, valid_to, updated_at, deleted_at
     FROM user_access_layer.dim_product
-    WHERE is_current AND product_id IS NOT NULL
+    WHERE (is_current OR deleted_at IS NOT NULL) AND product_id IS NOT NULL
 ),
 
 observations AS (
@@ -48,6 +48,8 @@ observations AS (
         product_width_cm,
         updated_at,
         valid_from AS stored_valid_from,
+        valid_to AS stored_valid_to,
+        deleted_at AS stored_deleted_at,
         0 AS source_order
     FROM current_versions
     WHERE product_id IN (SELECT product_id FROM staged WHERE product_id IS NOT NULL)
@@ -64,10 +66,10 @@ observations AS (
         staged.product_width_cm,
         staged.updated_at,
         CAST(NULL AS TIMESTAMP) AS stored_valid_from,
+        CAST(NULL AS TIMESTAMP) AS stored_valid_to,
+        CAST(NULL AS TIMESTAMP) AS stored_deleted_at,
         1 AS source_order
     FROM staged
-    LEFT JOIN current_versions AS stored ON stored.product_id = staged.product_id
-    WHERE stored.product_id IS NULL OR staged.updated_at > stored.updated_at
 ),
 
 sequenced AS (
@@ -81,6 +83,7 @@ sequenced AS (
         LAG(product_length_cm) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_length_cm,
         LAG(product_height_cm) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_height_cm,
         LAG(product_width_cm) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_product_width_cm,
+        LAG(stored_deleted_at) OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_deleted_at,
         ROW_NUMBER() OVER (PARTITION BY product_id ORDER BY source_order, updated_at NULLS FIRST) AS sequence_number
     FROM observations
 ),
@@ -90,6 +93,7 @@ flagged AS (
         sequenced.*,
         CASE
             WHEN sequence_number = 1 THEN 1
+            WHEN previous_deleted_at IS NOT NULL THEN 1
             WHEN (
                 COALESCE(product_category_name <> previous_product_category_name, product_category_name IS NOT NULL OR previous_product_category_name IS NOT NULL) OR
                 COALESCE(product_name_length <> previous_product_name_length, product_name_length IS NOT NULL OR previous_product_name_length IS NOT NULL) OR
@@ -112,6 +116,15 @@ islands AS (
     FROM flagged
 ),
 
+island_rows AS (
+    -- The last row of an island (in sequence order) gives the version its updated_at: the
+    -- source row's own, even when a staged row set back in time follows the stored version.
+    SELECT
+        islands.*,
+        ROW_NUMBER() OVER (PARTITION BY product_id, version_number ORDER BY sequence_number DESC) AS from_end
+    FROM islands
+),
+
 grouped AS (
     -- The rows of an island carry equal tracked values, so MAX returns that value.
     SELECT
@@ -126,9 +139,11 @@ grouped AS (
         MAX(product_height_cm) AS product_height_cm,
         MAX(product_width_cm) AS product_width_cm,
         MAX(stored_valid_from) AS stored_valid_from,
+        MAX(stored_valid_to) AS stored_valid_to,
+        MAX(stored_deleted_at) AS stored_deleted_at,
         MIN(updated_at) AS opened_at,
-        MAX(updated_at) AS updated_at
-    FROM islands
+        MAX(CASE WHEN from_end = 1 THEN updated_at END) AS updated_at
+    FROM island_rows
     GROUP BY product_id, version_number
 ),
 
@@ -138,7 +153,18 @@ dated AS (
         CASE
             WHEN stored_valid_from IS NOT NULL THEN stored_valid_from
             WHEN version_number = 1 THEN CAST('1900-01-01' AS TIMESTAMP)
-            ELSE opened_at
+            ELSE GREATEST(
+                opened_at,
+                COALESCE(
+                    MAX(
+                        CASE
+                            WHEN stored_deleted_at IS NOT NULL THEN stored_valid_to
+                            ELSE DATEADD(microsecond, 1, stored_valid_from)
+                        END
+                    ) OVER (PARTITION BY product_id),
+                    opened_at
+                )
+            )
         END AS valid_from
     FROM grouped
 ),
@@ -163,17 +189,22 @@ versions AS (
             WHEN LEAD(valid_from) OVER (PARTITION BY product_id ORDER BY version_number) IS NULL THEN TRUE
             ELSE FALSE
         END AS is_current,
-        updated_at
+        updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM dated
 ),
 
 retranslated AS (
-    -- Versions of other products whose category got a translation in this run.
+    -- Versions of other products whose category got a translation in this run, or lost it (the
+    -- translation was marked deleted in this run, before the merges).
     SELECT
-        product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, valid_to, is_current, updated_at
+        product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, valid_to, is_current, updated_at, deleted_at
     FROM user_access_layer.dim_product AS stored
     WHERE product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
+        UNION
+        SELECT product_category_name FROM user_access_layer.product_category_translation
+        WHERE deleted_at = :deleted_at
     )
     AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.product_key = stored.product_key)
 ),
@@ -200,10 +231,12 @@ translated AS (
         candidates.valid_from,
         candidates.valid_to,
         candidates.is_current,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.product_category_translation AS translation
         ON translation.product_category_name = candidates.product_category_name
+        AND translation.deleted_at IS NULL
 ),
 
 changed AS (
@@ -225,7 +258,8 @@ changed AS (
                 COALESCE(translated.product_category_name_english <> stored.product_category_name_english, translated.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
                 COALESCE(translated.valid_to <> stored.valid_to, translated.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
                 COALESCE(translated.is_current <> stored.is_current, translated.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
-                COALESCE(translated.updated_at <> stored.updated_at, translated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(translated.updated_at <> stored.updated_at, translated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(translated.deleted_at <> stored.deleted_at, translated.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 ),
 
@@ -245,7 +279,8 @@ unknown_member AS (
         CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
         CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
         TRUE AS is_current,
-        CAST(NULL AS TIMESTAMP) AS updated_at
+        CAST(NULL AS TIMESTAMP) AS updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM (
         SELECT COUNT(*) AS stored_rows FROM user_access_layer.dim_product WHERE product_key = '00000000000000000000000000000000'
     ) AS probe
@@ -272,13 +307,14 @@ WHEN MATCHED THEN UPDATE SET
     valid_from = src.valid_from,
     valid_to = src.valid_to,
     is_current = src.is_current,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm,
-    product_category_name_english, valid_from, valid_to, is_current, updated_at
+    product_category_name_english, valid_from, valid_to, is_current, updated_at, deleted_at
 ) VALUES (
     src.product_key, src.product_id, src.product_category_name, src.product_name_length, src.product_description_length, src.product_photos_qty, src.product_weight_g, src.product_length_cm, src.product_height_cm, src.product_width_cm,
-    src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at
+    src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_dim_product;
 

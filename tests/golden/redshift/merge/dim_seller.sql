@@ -20,9 +20,9 @@ staged AS (
 ),
 
 current_versions AS (
-    SELECT seller_id, seller_zip_code_prefix, seller_city, seller_state, valid_from, updated_at
+    SELECT seller_id, seller_zip_code_prefix, seller_city, seller_state, valid_from, valid_to, updated_at, deleted_at
     FROM user_access_layer.dim_seller
-    WHERE is_current AND seller_id IS NOT NULL
+    WHERE (is_current OR deleted_at IS NOT NULL) AND seller_id IS NOT NULL
 ),
 
 observations AS (
@@ -33,6 +33,8 @@ observations AS (
         seller_state,
         updated_at,
         valid_from AS stored_valid_from,
+        valid_to AS stored_valid_to,
+        deleted_at AS stored_deleted_at,
         0 AS source_order
     FROM current_versions
     WHERE seller_id IN (SELECT seller_id FROM staged WHERE seller_id IS NOT NULL)
@@ -44,10 +46,10 @@ observations AS (
         staged.seller_state,
         staged.updated_at,
         CAST(NULL AS TIMESTAMP) AS stored_valid_from,
+        CAST(NULL AS TIMESTAMP) AS stored_valid_to,
+        CAST(NULL AS TIMESTAMP) AS stored_deleted_at,
         1 AS source_order
     FROM staged
-    LEFT JOIN current_versions AS stored ON stored.seller_id = staged.seller_id
-    WHERE stored.seller_id IS NULL OR staged.updated_at > stored.updated_at
 ),
 
 sequenced AS (
@@ -56,6 +58,7 @@ sequenced AS (
         LAG(seller_zip_code_prefix) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_seller_zip_code_prefix,
         LAG(seller_city) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_seller_city,
         LAG(seller_state) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_seller_state,
+        LAG(stored_deleted_at) OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS previous_deleted_at,
         ROW_NUMBER() OVER (PARTITION BY seller_id ORDER BY source_order, updated_at NULLS FIRST) AS sequence_number
     FROM observations
 ),
@@ -65,6 +68,7 @@ flagged AS (
         sequenced.*,
         CASE
             WHEN sequence_number = 1 THEN 1
+            WHEN previous_deleted_at IS NOT NULL THEN 1
             WHEN (
                 COALESCE(seller_zip_code_prefix <> previous_seller_zip_code_prefix, seller_zip_code_prefix IS NOT NULL OR previous_seller_zip_code_prefix IS NOT NULL) OR
                 COALESCE(seller_city <> previous_seller_city, seller_city IS NOT NULL OR previous_seller_city IS NOT NULL) OR
@@ -82,6 +86,15 @@ islands AS (
     FROM flagged
 ),
 
+island_rows AS (
+    -- The last row of an island (in sequence order) gives the version its updated_at: the
+    -- source row's own, even when a staged row set back in time follows the stored version.
+    SELECT
+        islands.*,
+        ROW_NUMBER() OVER (PARTITION BY seller_id, version_number ORDER BY sequence_number DESC) AS from_end
+    FROM islands
+),
+
 grouped AS (
     -- The rows of an island carry equal tracked values, so MAX returns that value.
     SELECT
@@ -91,9 +104,11 @@ grouped AS (
         MAX(seller_city) AS seller_city,
         MAX(seller_state) AS seller_state,
         MAX(stored_valid_from) AS stored_valid_from,
+        MAX(stored_valid_to) AS stored_valid_to,
+        MAX(stored_deleted_at) AS stored_deleted_at,
         MIN(updated_at) AS opened_at,
-        MAX(updated_at) AS updated_at
-    FROM islands
+        MAX(CASE WHEN from_end = 1 THEN updated_at END) AS updated_at
+    FROM island_rows
     GROUP BY seller_id, version_number
 ),
 
@@ -103,7 +118,18 @@ dated AS (
         CASE
             WHEN stored_valid_from IS NOT NULL THEN stored_valid_from
             WHEN version_number = 1 THEN CAST('1900-01-01' AS TIMESTAMP)
-            ELSE opened_at
+            ELSE GREATEST(
+                opened_at,
+                COALESCE(
+                    MAX(
+                        CASE
+                            WHEN stored_deleted_at IS NOT NULL THEN stored_valid_to
+                            ELSE DATEADD(microsecond, 1, stored_valid_from)
+                        END
+                    ) OVER (PARTITION BY seller_id),
+                    opened_at
+                )
+            )
         END AS valid_from
     FROM grouped
 ),
@@ -123,7 +149,8 @@ versions AS (
             WHEN LEAD(valid_from) OVER (PARTITION BY seller_id ORDER BY version_number) IS NULL THEN TRUE
             ELSE FALSE
         END AS is_current,
-        updated_at
+        updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM dated
 ),
 
@@ -140,7 +167,8 @@ changed AS (
                 COALESCE(versions.seller_state <> stored.seller_state, versions.seller_state IS NOT NULL OR stored.seller_state IS NOT NULL) OR
                 COALESCE(versions.valid_to <> stored.valid_to, versions.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
                 COALESCE(versions.is_current <> stored.is_current, versions.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
-                COALESCE(versions.updated_at <> stored.updated_at, versions.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(versions.updated_at <> stored.updated_at, versions.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(versions.deleted_at <> stored.deleted_at, versions.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 ),
 
@@ -154,7 +182,8 @@ unknown_member AS (
         CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
         CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
         TRUE AS is_current,
-        CAST(NULL AS TIMESTAMP) AS updated_at
+        CAST(NULL AS TIMESTAMP) AS updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM (
         SELECT COUNT(*) AS stored_rows FROM user_access_layer.dim_seller WHERE seller_key = '00000000000000000000000000000000'
     ) AS probe
@@ -175,13 +204,14 @@ WHEN MATCHED THEN UPDATE SET
     valid_from = src.valid_from,
     valid_to = src.valid_to,
     is_current = src.is_current,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     seller_key, seller_id, seller_zip_code_prefix, seller_city, seller_state,
-    valid_from, valid_to, is_current, updated_at
+    valid_from, valid_to, is_current, updated_at, deleted_at
 ) VALUES (
     src.seller_key, src.seller_id, src.seller_zip_code_prefix, src.seller_city, src.seller_state,
-    src.valid_from, src.valid_to, src.is_current, src.updated_at
+    src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_dim_seller;
 

@@ -29,15 +29,11 @@ staged AS (
 ),
 
 incoming AS (
-    -- New items and newer versions; an older version arriving late leaves the stored row.
-    SELECT staged.*
+    -- Every staged row: it is the source's current state, whatever its updated_at says (a row
+    -- restored from a backup or corrected under a clock set back is synced too). A key that was
+    -- marked deleted and is staged again comes back (deleted_at NULL).
+    SELECT staged.*, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged
-    LEFT JOIN user_access_layer.fact_order_items AS stored
-        ON stored.order_id = staged.order_id
-        AND stored.order_item_id = staged.order_item_id
-    WHERE stored.order_id IS NULL
-        OR stored.updated_at IS NULL
-        OR staged.updated_at >= stored.updated_at
 ),
 
 rekeyed_keys AS (
@@ -66,7 +62,8 @@ rekeyed_keys AS (
 ),
 
 rekeyed AS (
-    SELECT item.order_id, item.order_item_id, item.product_id, item.seller_id, item.shipping_limit_date, item.price, item.freight_value, item.updated_at    FROM user_access_layer.fact_order_items AS item
+    SELECT item.order_id, item.order_item_id, item.product_id, item.seller_id, item.shipping_limit_date, item.price, item.freight_value, item.updated_at, item.deleted_at
+    FROM user_access_layer.fact_order_items AS item
     INNER JOIN rekeyed_keys AS k ON k.order_id = item.order_id AND k.order_item_id = item.order_item_id
     WHERE NOT EXISTS (
             SELECT 1
@@ -95,7 +92,8 @@ keyed AS (
         candidates.shipping_limit_date,
         candidates.price,
         candidates.freight_value,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
     LEFT JOIN user_access_layer.dim_product AS product
@@ -124,7 +122,8 @@ changed AS (
                 COALESCE(keyed.shipping_limit_date <> stored.shipping_limit_date, keyed.shipping_limit_date IS NOT NULL OR stored.shipping_limit_date IS NOT NULL) OR
                 COALESCE(keyed.price <> stored.price, keyed.price IS NOT NULL OR stored.price IS NOT NULL) OR
                 COALESCE(keyed.freight_value <> stored.freight_value, keyed.freight_value IS NOT NULL OR stored.freight_value IS NOT NULL) OR
-                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(keyed.deleted_at <> stored.deleted_at, keyed.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 )
 
@@ -143,11 +142,12 @@ WHEN MATCHED THEN UPDATE SET
     shipping_limit_date = src.shipping_limit_date,
     price = src.price,
     freight_value = src.freight_value,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
-    order_id, order_item_id, purchase_date_key, customer_key, product_key, seller_key, product_id, seller_id, shipping_limit_date, price, freight_value, updated_at
+    order_id, order_item_id, purchase_date_key, customer_key, product_key, seller_key, product_id, seller_id, shipping_limit_date, price, freight_value, updated_at, deleted_at
 ) VALUES (
-    src.order_id, src.order_item_id, src.purchase_date_key, src.customer_key, src.product_key, src.seller_key, src.product_id, src.seller_id, src.shipping_limit_date, src.price, src.freight_value, src.updated_at
+    src.order_id, src.order_item_id, src.purchase_date_key, src.customer_key, src.product_key, src.seller_key, src.product_id, src.seller_id, src.shipping_limit_date, src.price, src.freight_value, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_fact_order_items;
 

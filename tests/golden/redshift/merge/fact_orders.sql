@@ -1,7 +1,7 @@
 -- fact_orders: the accumulating snapshot, one row per order_id: status, the five milestone
 -- timestamps with their date keys, the delivery measures, and the key of the customer version
 -- current at purchase (the unknown member while the order's customer row has not arrived).
--- A newer version of an order (its status moved on) replaces the stored row; the item columns
+-- The staged version of an order (its status moved on) replaces the stored row; the item columns
 -- are filled by fact_orders_totals.sql once the items are merged.
 CREATE TEMP TABLE merge_source_fact_orders AS
 WITH staged_versions AS (
@@ -28,19 +28,17 @@ staged AS (
 ),
 
 incoming AS (
-    -- New orders and newer versions; an older version arriving late leaves the stored row.
-    SELECT staged.*
+    -- Every staged row: it is the source's current state, whatever its updated_at says (a row
+    -- restored from a backup or corrected under a clock set back is synced too). A key that was
+    -- marked deleted and is staged again comes back (deleted_at NULL).
+    SELECT staged.*, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged
-    LEFT JOIN user_access_layer.fact_orders AS stored ON stored.order_id = staged.order_id
-    WHERE stored.order_id IS NULL
-        OR stored.updated_at IS NULL
-        OR staged.updated_at >= stored.updated_at
 ),
 
 rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
     -- customer row arrived after the order (the unknown member is repaired).
-    SELECT order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at, order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date, updated_at
+    SELECT order_id, customer_id, order_status, order_purchase_timestamp, order_approved_at, order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date, updated_at, deleted_at
     FROM user_access_layer.fact_orders AS stored
     WHERE order_id IN (SELECT order_fact.order_id
     FROM user_access_layer.fact_orders AS order_fact
@@ -82,7 +80,8 @@ keyed AS (
             ELSE FALSE
         END AS is_delivered_late,
         DATEDIFF(day, CAST(candidates.order_purchase_timestamp AS DATE), CAST(candidates.order_delivered_customer_date AS DATE)) AS days_to_deliver,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.customer_account AS account ON account.customer_id = candidates.customer_id
     LEFT JOIN user_access_layer.dim_customer AS customer
@@ -112,7 +111,8 @@ changed AS (
                 COALESCE(keyed.estimated_delivery_date_key <> stored.estimated_delivery_date_key, keyed.estimated_delivery_date_key IS NOT NULL OR stored.estimated_delivery_date_key IS NOT NULL) OR
                 COALESCE(keyed.is_delivered_late <> stored.is_delivered_late, keyed.is_delivered_late IS NOT NULL OR stored.is_delivered_late IS NOT NULL) OR
                 COALESCE(keyed.days_to_deliver <> stored.days_to_deliver, keyed.days_to_deliver IS NOT NULL OR stored.days_to_deliver IS NOT NULL) OR
-                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(keyed.deleted_at <> stored.deleted_at, keyed.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 )
 
@@ -136,11 +136,12 @@ WHEN MATCHED THEN UPDATE SET
     estimated_delivery_date_key = src.estimated_delivery_date_key,
     is_delivered_late = src.is_delivered_late,
     days_to_deliver = src.days_to_deliver,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
-    order_id, customer_id, customer_key, order_status, order_purchase_timestamp, order_approved_at, order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date, purchase_date_key, approved_date_key, delivered_carrier_date_key, delivered_customer_date_key, estimated_delivery_date_key, is_delivered_late, days_to_deliver, updated_at
+    order_id, customer_id, customer_key, order_status, order_purchase_timestamp, order_approved_at, order_delivered_carrier_date, order_delivered_customer_date, order_estimated_delivery_date, purchase_date_key, approved_date_key, delivered_carrier_date_key, delivered_customer_date_key, estimated_delivery_date_key, is_delivered_late, days_to_deliver, updated_at, deleted_at
 ) VALUES (
-    src.order_id, src.customer_id, src.customer_key, src.order_status, src.order_purchase_timestamp, src.order_approved_at, src.order_delivered_carrier_date, src.order_delivered_customer_date, src.order_estimated_delivery_date, src.purchase_date_key, src.approved_date_key, src.delivered_carrier_date_key, src.delivered_customer_date_key, src.estimated_delivery_date_key, src.is_delivered_late, src.days_to_deliver, src.updated_at
+    src.order_id, src.customer_id, src.customer_key, src.order_status, src.order_purchase_timestamp, src.order_approved_at, src.order_delivered_carrier_date, src.order_delivered_customer_date, src.order_estimated_delivery_date, src.purchase_date_key, src.approved_date_key, src.delivered_carrier_date_key, src.delivered_customer_date_key, src.estimated_delivery_date_key, src.is_delivered_late, src.days_to_deliver, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_fact_orders;
 

@@ -7,6 +7,9 @@ WITH touched AS (
     SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL
     UNION
     SELECT order_id FROM staging_layer.order_items WHERE order_id IS NOT NULL
+    UNION
+    -- Orders whose items were marked deleted in this run (before the merges).
+    SELECT order_id FROM user_access_layer.fact_order_items WHERE deleted_at = :deleted_at
 ),
 
 sums AS (
@@ -16,7 +19,9 @@ sums AS (
         CAST(COALESCE(SUM(item.price), 0) AS NUMERIC(12,2)) AS items_value,
         CAST(COALESCE(SUM(item.freight_value), 0) AS NUMERIC(12,2)) AS freight_value
     FROM touched
-    LEFT JOIN user_access_layer.fact_order_items AS item ON item.order_id = touched.order_id
+    LEFT JOIN user_access_layer.fact_order_items AS item
+        ON item.order_id = touched.order_id
+        AND item.deleted_at IS NULL
     GROUP BY touched.order_id
 ),
 

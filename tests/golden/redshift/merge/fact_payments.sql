@@ -25,19 +25,15 @@ staged AS (
 ),
 
 incoming AS (
-    -- New payments and newer versions; an older version arriving late leaves the stored row.
-    SELECT staged.*
+    -- Every staged row: it is the source's current state, whatever its updated_at says (a row
+    -- restored from a backup or corrected under a clock set back is synced too). A key that was
+    -- marked deleted and is staged again comes back (deleted_at NULL).
+    SELECT staged.*, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged
-    LEFT JOIN user_access_layer.fact_payments AS stored
-        ON stored.order_id = staged.order_id
-        AND stored.payment_sequential = staged.payment_sequential
-    WHERE stored.order_id IS NULL
-        OR stored.updated_at IS NULL
-        OR staged.updated_at >= stored.updated_at
 ),
 
 restaged_orders AS (
-    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at
+    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at, deleted_at
     FROM user_access_layer.fact_payments AS payment
     WHERE payment.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
         AND NOT EXISTS (
@@ -62,7 +58,8 @@ keyed AS (
         candidates.payment_type,
         candidates.payment_installments,
         candidates.payment_value,
-        candidates.updated_at
+        candidates.updated_at,
+        candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
 ),
@@ -80,7 +77,8 @@ changed AS (
                 COALESCE(keyed.payment_type <> stored.payment_type, keyed.payment_type IS NOT NULL OR stored.payment_type IS NOT NULL) OR
                 COALESCE(keyed.payment_installments <> stored.payment_installments, keyed.payment_installments IS NOT NULL OR stored.payment_installments IS NOT NULL) OR
                 COALESCE(keyed.payment_value <> stored.payment_value, keyed.payment_value IS NOT NULL OR stored.payment_value IS NOT NULL) OR
-                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(keyed.deleted_at <> stored.deleted_at, keyed.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
 )
 
@@ -94,11 +92,12 @@ WHEN MATCHED THEN UPDATE SET
     payment_type = src.payment_type,
     payment_installments = src.payment_installments,
     payment_value = src.payment_value,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
-    order_id, payment_sequential, purchase_date_key, payment_type, payment_installments, payment_value, updated_at
+    order_id, payment_sequential, purchase_date_key, payment_type, payment_installments, payment_value, updated_at, deleted_at
 ) VALUES (
-    src.order_id, src.payment_sequential, src.purchase_date_key, src.payment_type, src.payment_installments, src.payment_value, src.updated_at
+    src.order_id, src.payment_sequential, src.purchase_date_key, src.payment_type, src.payment_installments, src.payment_value, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_fact_payments;
 

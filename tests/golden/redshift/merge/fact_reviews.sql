@@ -22,7 +22,8 @@ staged AS (
         review_id, order_id, review_score, review_comment_title, review_comment_message,
         review_creation_date, review_answer_timestamp,
         CAST(TO_CHAR(review_creation_date, 'YYYYMMDD') AS INTEGER) AS review_creation_date_key,
-        updated_at
+        updated_at,
+        CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
@@ -30,12 +31,14 @@ staged AS (
 stored AS (
     SELECT
         review_id, order_id, review_score, review_comment_title, review_comment_message,
-        review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
+        review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at, deleted_at
     FROM user_access_layer.fact_reviews
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New keys, keys whose values differ and deleted keys that came back. The staged row is the
+    -- source's current state: it wins whatever its updated_at (a row restored from a backup, or
+    -- corrected under a clock set back, is synced too).
     SELECT staged.*
     FROM staged
     LEFT JOIN stored
@@ -43,17 +46,15 @@ changed AS (
         AND stored.order_id = staged.order_id
     WHERE stored.review_id IS NULL
         OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND (
                 COALESCE(staged.review_score <> stored.review_score, staged.review_score IS NOT NULL OR stored.review_score IS NOT NULL) OR
                 COALESCE(staged.review_comment_title <> stored.review_comment_title, staged.review_comment_title IS NOT NULL OR stored.review_comment_title IS NOT NULL) OR
                 COALESCE(staged.review_comment_message <> stored.review_comment_message, staged.review_comment_message IS NOT NULL OR stored.review_comment_message IS NOT NULL) OR
                 COALESCE(staged.review_creation_date <> stored.review_creation_date, staged.review_creation_date IS NOT NULL OR stored.review_creation_date IS NOT NULL) OR
                 COALESCE(staged.review_answer_timestamp <> stored.review_answer_timestamp, staged.review_answer_timestamp IS NOT NULL OR stored.review_answer_timestamp IS NOT NULL) OR
                 COALESCE(staged.review_creation_date_key <> stored.review_creation_date_key, staged.review_creation_date_key IS NOT NULL OR stored.review_creation_date_key IS NOT NULL) OR
-                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(staged.deleted_at <> stored.deleted_at, staged.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
-        )
 )
 
 SELECT * FROM changed;
@@ -68,13 +69,15 @@ WHEN MATCHED THEN UPDATE SET
     review_creation_date = src.review_creation_date,
     review_answer_timestamp = src.review_answer_timestamp,
     review_creation_date_key = src.review_creation_date_key,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     review_id, order_id, review_score, review_comment_title, review_comment_message,
-    review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at
+    review_creation_date, review_answer_timestamp, review_creation_date_key, updated_at, deleted_at
 ) VALUES (
     src.review_id, src.order_id, src.review_score, src.review_comment_title, src.review_comment_message,
-    src.review_creation_date, src.review_answer_timestamp, src.review_creation_date_key, src.updated_at
+    src.review_creation_date, src.review_answer_timestamp, src.review_creation_date_key, src.updated_at,
+    src.deleted_at
 );
 DROP TABLE merge_source_fact_reviews;
 

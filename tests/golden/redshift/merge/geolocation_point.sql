@@ -20,7 +20,7 @@ WITH staged_versions AS (
 staged AS (
     SELECT
         geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
-        geolocation_city, geolocation_state, updated_at
+        geolocation_city, geolocation_state, updated_at, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
@@ -28,27 +28,27 @@ staged AS (
 stored AS (
     SELECT
         geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
-        geolocation_city, geolocation_state, updated_at
+        geolocation_city, geolocation_state, updated_at, deleted_at
     FROM user_access_layer.geolocation_point
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer.
+    -- New keys, keys whose values differ and deleted keys that came back. The staged row is the
+    -- source's current state: it wins whatever its updated_at (a row restored from a backup, or
+    -- corrected under a clock set back, is synced too).
     SELECT staged.*
     FROM staged
     LEFT JOIN stored ON stored.geolocation_id = staged.geolocation_id
     WHERE stored.geolocation_id IS NULL
         OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND (
                 COALESCE(staged.geolocation_zip_code_prefix <> stored.geolocation_zip_code_prefix, staged.geolocation_zip_code_prefix IS NOT NULL OR stored.geolocation_zip_code_prefix IS NOT NULL) OR
                 COALESCE(staged.geolocation_lat <> stored.geolocation_lat, staged.geolocation_lat IS NOT NULL OR stored.geolocation_lat IS NOT NULL) OR
                 COALESCE(staged.geolocation_lng <> stored.geolocation_lng, staged.geolocation_lng IS NOT NULL OR stored.geolocation_lng IS NOT NULL) OR
                 COALESCE(staged.geolocation_city <> stored.geolocation_city, staged.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
                 COALESCE(staged.geolocation_state <> stored.geolocation_state, staged.geolocation_state IS NOT NULL OR stored.geolocation_state IS NOT NULL) OR
-                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(staged.deleted_at <> stored.deleted_at, staged.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
-        )
 )
 
 SELECT * FROM changed;
@@ -61,13 +61,14 @@ WHEN MATCHED THEN UPDATE SET
     geolocation_lng = src.geolocation_lng,
     geolocation_city = src.geolocation_city,
     geolocation_state = src.geolocation_state,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
     geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
-    geolocation_city, geolocation_state, updated_at
+    geolocation_city, geolocation_state, updated_at, deleted_at
 ) VALUES (
     src.geolocation_id, src.geolocation_zip_code_prefix, src.geolocation_lat, src.geolocation_lng,
-    src.geolocation_city, src.geolocation_state, src.updated_at
+    src.geolocation_city, src.geolocation_state, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_geolocation_point;
 

@@ -15,30 +15,29 @@ WITH staged_versions AS (
 ),
 
 staged AS (
-    SELECT product_category_name, product_category_name_english, updated_at
+    SELECT product_category_name, product_category_name_english, updated_at, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
 ),
 
 stored AS (
-    SELECT product_category_name, product_category_name_english, updated_at
+    SELECT product_category_name, product_category_name_english, updated_at, deleted_at
     FROM user_access_layer.product_category_translation
 ),
 
 changed AS (
-    -- New keys, and keys whose values differ, unless the stored version is newer: re-running a
-    -- batch, or promoting an older one late, changes nothing.
+    -- New keys, keys whose values differ and deleted keys that came back. The staged row is the
+    -- source's current state: it wins whatever its updated_at (a row restored from a backup, or
+    -- corrected under a clock set back, is synced too).
     SELECT staged.*
     FROM staged
     LEFT JOIN stored ON stored.product_category_name = staged.product_category_name
     WHERE stored.product_category_name IS NULL
         OR (
-            (stored.updated_at IS NULL OR staged.updated_at >= stored.updated_at)
-            AND (
                 COALESCE(staged.product_category_name_english <> stored.product_category_name_english, staged.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
-                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL)
+                COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
+                COALESCE(staged.deleted_at <> stored.deleted_at, staged.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )
-        )
 )
 
 SELECT * FROM changed;
@@ -47,11 +46,12 @@ USING merge_source_product_category_translation AS src
 ON product_category_translation.product_category_name = src.product_category_name
 WHEN MATCHED THEN UPDATE SET
     product_category_name_english = src.product_category_name_english,
-    updated_at = src.updated_at
+    updated_at = src.updated_at,
+    deleted_at = src.deleted_at
 WHEN NOT MATCHED THEN INSERT (
-    product_category_name, product_category_name_english, updated_at
+    product_category_name, product_category_name_english, updated_at, deleted_at
 ) VALUES (
-    src.product_category_name, src.product_category_name_english, src.updated_at
+    src.product_category_name, src.product_category_name_english, src.updated_at, src.deleted_at
 );
 DROP TABLE merge_source_product_category_translation;
 
