@@ -527,6 +527,24 @@ def run_sync(ctx: "Context", r: int, mode: str, database: str) -> dict:
             "peak_rss_tree_bytes": sampler.peak, "max_rss_single_bytes": result["max_rss_single_bytes"], "loadavg_before": ctx.loads[label]}
 
 
+def run_verify(ctx: "Context", r: int, database: str) -> dict:
+    """`olist-etl verify` after the incremental: the cost of proving the warehouse equals the source."""
+    label = f"olist_verify_r{r}"
+    env = ctx.env | {
+        "OLIST_HOME": str(ctx.work / f"olist_r{r}"),
+        "OLIST_SOURCE_URL": ctx.services.source_url(ctx.source_db),
+        "OLIST_WAREHOUSE_URL": ctx.services.warehouse_url(database),
+    }
+    ctx.note_load(label)
+    with RssSampler() as sampler:
+        result = run_measured([str(OLIST_ETL), "verify", "--json"], env=env, cwd=ctx.work, logs=ctx.logs, name=label, sampler=sampler)
+    report = json.loads(result["stdout"]) if result["stdout"].strip() else {}
+    if report.get("status") != "equal":
+        raise BenchError(f"{label}: verify did not find the warehouse equal to the source: {report.get('status')} (exit {result['returncode']})")
+    return {"wall_s": result["wall_s"], "tables_s": {t: v["seconds"] for t, v in report["tables"].items()},
+            "peak_rss_tree_bytes": sampler.peak, "max_rss_single_bytes": result["max_rss_single_bytes"], "loadavg_before": ctx.loads[label]}
+
+
 def simulate_changes(ctx: "Context") -> dict:
     """Apply the changes once; report how many rows of each table changed and the % of orders."""
     with ctx.services.my_connect(ctx.source_db) as conn, conn.cursor() as cur:
@@ -713,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
                          "phase_tasks": {phase: [f"{prefix}*" if prefix.endswith("-") else prefix for prefix in prefixes] for phase, prefixes in PHASES},
                          "incremental": "simulate-changes applied once after all full rounds; each round's incremental runs against its own full-sync warehouse",
                      },
-                     "runs": {"floor": [], "floor_parallel": [], "dlt": [], "olist_full": [], "olist_incremental": []}}
+                     "runs": {"floor": [], "floor_parallel": [], "dlt": [], "olist_full": [], "olist_incremental": [], "olist_verify": []}}
     warehouses: list[str] = []
     exit_code = 1
     try:
@@ -780,6 +798,9 @@ def main(argv: list[str] | None = None) -> int:
                 run = run_sync(ctx, r, "incremental", database)
                 results["runs"]["olist_incremental"].append(run)
                 log(f"round {r} olist incremental: {run['wall_s']:.1f}s {_rounded(run['phases_s'])}")
+                run = run_verify(ctx, r, database)
+                results["runs"]["olist_verify"].append(run)
+                log(f"round {r} olist verify: {run['wall_s']:.1f}s {_rounded(run['tables_s'])}")
                 write_results(results, args.out)
 
         results["finished_at"] = datetime.now(timezone.utc).isoformat()

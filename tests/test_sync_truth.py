@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from olist_etl.tables import TABLE_NAMES
 from tests.helpers import assert_tables_unchanged, table_checksums
-from tests.truth_support import SET_BACK, differences, execute, random_changes, run_cli, sync_json
+from tests.truth_support import SET_BACK, cli_json, differences, execute, one, random_changes, run_cli, sync_json, tamper_warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -40,22 +40,6 @@ def synced(pipeline_env, capsys):
     assert code == 0, full
     assert differences(pipeline_env["OLIST_SOURCE_URL"], pipeline_env["OLIST_WAREHOUSE_URL"]) == {}
     return pipeline_env
-
-
-def sync_json_command(capsys, *args: str) -> tuple[int, dict]:
-    code, out = run_cli(capsys, *args)
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 1, f"stdout must hold exactly one JSON object, got: {out!r}"
-    return code, json.loads(lines[0])
-
-
-def one(url: str, sql: str, **params):
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql), params).first()
-    finally:
-        engine.dispose()
 
 
 def test_an_incremental_brings_deletes_key_changes_and_rows_the_window_cannot_see(synced, capsys):
@@ -99,15 +83,7 @@ def test_a_full_sync_is_the_truth_whatever_the_timestamps_say(synced, capsys):
     # Arrange: the warehouse drifts (a cent, a row lost, an extra row), and the source corrects a
     # row with an OLDER updated_at than the one promoted.
     src, wh = synced["OLIST_SOURCE_URL"], synced["OLIST_WAREHOUSE_URL"]
-    item = one(wh, "select order_id, order_item_id from user_access_layer.fact_order_items order by 1, 2 limit 1")
-    payment = one(wh, "select order_id, payment_sequential from user_access_layer.fact_payments order by 1, 2 limit 1")
-    execute(wh, [
-        ("update user_access_layer.fact_order_items set price = price + 0.01 where order_id = :o and order_item_id = :i",
-         {"o": item[0], "i": item[1]}),
-        ("delete from user_access_layer.fact_payments where order_id = :o and payment_sequential = :s", {"o": payment[0], "s": payment[1]}),
-        ("insert into user_access_layer.fact_reviews (review_id, order_id, review_score) values (:r, :o, 1)",
-         {"r": "f" * 32, "o": item[0]}),
-    ])
+    item, payment = tamper_warehouse(wh, extra_review="f" * 32)
     seller = one(src, "select seller_id from sellers order by seller_id limit 1")[0]
     product = one(src, "select product_id from products order by product_id limit 1")[0]
     execute(src, [
@@ -191,18 +167,11 @@ def test_a_source_without_updated_at_syncs_full_then_by_comparison(pipeline_env,
 def test_verify_catches_tampering_and_repair_re_syncs_only_the_differing_keys(synced, capsys):
     # Arrange: a cent, a lost row and an extra row in the warehouse.
     src, wh = synced["OLIST_SOURCE_URL"], synced["OLIST_WAREHOUSE_URL"]
-    item = one(wh, "select order_id, order_item_id from user_access_layer.fact_order_items order by 1, 2 limit 1")
-    payment = one(wh, "select order_id, payment_sequential from user_access_layer.fact_payments order by 1, 2 limit 1")
-    execute(wh, [
-        ("update user_access_layer.fact_order_items set price = price + 0.01 where order_id = :o and order_item_id = :i",
-         {"o": item[0], "i": item[1]}),
-        ("delete from user_access_layer.fact_payments where order_id = :o and payment_sequential = :s", {"o": payment[0], "s": payment[1]}),
-        ("insert into user_access_layer.fact_reviews (review_id, order_id, review_score) values (:r, :o, 1)", {"r": "e" * 32, "o": item[0]}),
-    ])
+    item, payment = tamper_warehouse(wh, extra_review="e" * 32)
 
     # Act
     found_code, found = run_cli(capsys, "verify", "--json")
-    repair_code, repaired = sync_json_command(capsys, "repair", "--json")
+    repair_code, repaired = cli_json(capsys, "repair", "--json")
     after_code, _ = run_cli(capsys, "verify")
 
     # Assert: verify names each difference; repair moves exactly those keys and verifies clean.

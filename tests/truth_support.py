@@ -22,11 +22,16 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def sync_json(capsys, mode: str) -> tuple[int, dict]:
-    code, out = run_cli(capsys, "sync", "--mode", mode, "--json")
+def cli_json(capsys, *args: str) -> tuple[int, dict]:
+    """Run a command given --json; its exit code and the one JSON object it printed."""
+    code, out = run_cli(capsys, *args)
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1, f"stdout must hold exactly one JSON object, got: {out!r}"
     return code, json.loads(lines[0])
+
+
+def sync_json(capsys, mode: str) -> tuple[int, dict]:
+    return cli_json(capsys, "sync", "--mode", mode, "--json")
 
 
 def differences(source_url: str, warehouse_url: str) -> dict[str, dict]:
@@ -47,6 +52,30 @@ def execute(url: str, statements: list[tuple[str, dict]]) -> None:
                 conn.execute(sa.text(sql), params)
     finally:
         engine.dispose()
+
+
+def one(url: str, sql: str, **params):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).first()
+    finally:
+        engine.dispose()
+
+
+def tamper_warehouse(warehouse_url: str, *, extra_review: str) -> tuple[tuple, tuple]:
+    """Drift behind the pipeline's back: a cent on an item, a payment lost, a review that never was.
+
+    Returns the item's and the payment's keys."""
+    item = one(warehouse_url, "select order_id, order_item_id from user_access_layer.fact_order_items order by 1, 2 limit 1")
+    payment = one(warehouse_url, "select order_id, payment_sequential from user_access_layer.fact_payments order by 1, 2 limit 1")
+    execute(warehouse_url, [
+        ("update user_access_layer.fact_order_items set price = price + 0.01 where order_id = :o and order_item_id = :i",
+         {"o": item[0], "i": item[1]}),
+        ("delete from user_access_layer.fact_payments where order_id = :o and payment_sequential = :s", {"o": payment[0], "s": payment[1]}),
+        ("insert into user_access_layer.fact_reviews (review_id, order_id, review_score) values (:r, :o, 1)", {"r": extra_review, "o": item[0]}),
+    ])
+    return tuple(item), tuple(payment)
 
 
 def pick(conn, sql: str, rng: random.Random, n: int) -> list[tuple]:
