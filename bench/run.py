@@ -292,6 +292,9 @@ _TYPE_MAP = (
     (r"^float$", lambda m: "real"),
     (r"^datetime\((\d)\)$", lambda m: f"timestamp({m[1]})"),
     (r"^datetime$", lambda m: "timestamp"),
+    # updated_at is TIMESTAMP(6) (an instant; the dump reads it in the session's UTC).
+    (r"^timestamp\((\d)\)$", lambda m: f"timestamp({m[1]})"),
+    (r"^timestamp$", lambda m: "timestamp"),
     (r"^date$", lambda m: "date"),
 )
 
