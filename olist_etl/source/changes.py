@@ -332,3 +332,23 @@ def simulate_changes(engine: sa.Engine, seed: int, fraction: float = 0.01) -> Ch
         move_sellers(src, rng, fraction, report)
         add_new_orders(src, rng, seed, total, fraction, report)
     return report
+
+
+def check_seeded(engine: sa.Engine, where: str, *, yes: bool) -> str:
+    """Before simulate-changes writes: only a database seed-source filled, unless `yes`.
+
+    `where` is the masked URL. Returns the line to print; raises SourceRefused, having changed
+    nothing, for a database without the seed marker when `yes` is not given.
+    """
+    from olist_etl.source.schema import SEED_MARKER, SourceRefused, describe_seed_marker, read_seed_marker
+
+    marker = read_seed_marker(engine)
+    if marker is not None:
+        return f"changing the source {where}, {describe_seed_marker(marker)}"
+    if not yes:
+        raise SourceRefused(
+            f"refused: {where} was not seeded by `olist-etl seed-source` (it has no {SEED_MARKER} marker table),"
+            " and simulate-changes inserts and updates rows in its orders, customers, items, payments, reviews,"
+            " products and sellers; nothing was changed. --yes changes it anyway"
+        )
+    return f"changing the source {where} (not seeded by olist-etl seed-source; --yes given)"

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from olist_etl.source.bulk import assert_tables_empty, open_table_writer
 from olist_etl.source.report import SeedReport
-from olist_etl.source.schema import source_dialect
+from olist_etl.source.schema import ensure_seed_marker_table, source_dialect, write_seed_marker
 from olist_etl.tables import TABLES, get_table
 
 CHUNK_ROWS = 50_000
@@ -808,11 +808,12 @@ def synthetic_tables(scale: float, seed: int) -> list[TableData]:
 
 
 def seed_synthetic(engine: sa.Engine, scale: float, seed: int) -> SeedReport:
-    """Fill the (empty) source tables with a synthetic Olist, in one transaction."""
+    """Fill the (empty) source tables with a synthetic Olist and the seed marker, in one transaction."""
     source_dialect(engine)
     started = time.perf_counter()
     tables = synthetic_tables(scale, seed)
     report = SeedReport(source=f"synthetic Olist (scale {scale:g}, seed {seed})")
+    ensure_seed_marker_table(engine)
     with engine.begin() as conn:
         assert_tables_empty(conn, [t.name for t in TABLES])
         for table in tables:
@@ -822,5 +823,7 @@ def seed_synthetic(engine: sa.Engine, scale: float, seed: int) -> SeedReport:
                     writer.write(chunk)
             finally:
                 report.rows[table.name] = writer.close()
+        # Same transaction as the rows: simulate-changes trusts only a complete seed.
+        write_seed_marker(conn, source="synthetic", scale=scale, seed=seed)
     report.seconds = time.perf_counter() - started
     return report

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from olist_etl.source.bulk import assert_tables_empty, open_table_writer
 from olist_etl.source.report import RejectedRow, SeedReport
-from olist_etl.source.schema import source_dialect
+from olist_etl.source.schema import ensure_seed_marker_table, source_dialect, write_seed_marker
 from olist_etl.tables import TABLES, SourceTable
 
 CHUNK_ROWS = 20_000
@@ -301,6 +301,7 @@ def seed_from_csv(engine: sa.Engine, csv_dir: Path | str, *, rejects_dir: Path |
     source_dialect(engine)
     started = time.perf_counter()
     report = SeedReport(source=f"CSV files in {csv_dir}")
+    ensure_seed_marker_table(engine)
     with engine.begin() as conn:
         assert_tables_empty(conn, [t.name for t in TABLES])
         for table in TABLES:
@@ -316,5 +317,7 @@ def seed_from_csv(engine: sa.Engine, csv_dir: Path | str, *, rejects_dir: Path |
                 rejects.close()
             if rejects.written:
                 report.rejects_files.append(rejects.path)
+        # Same transaction as the rows: simulate-changes trusts only a complete seed.
+        write_seed_marker(conn, source="csv", csv_dir=str(csv_dir.resolve()))
     report.seconds = time.perf_counter() - started
     return report
