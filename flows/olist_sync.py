@@ -15,6 +15,7 @@ from prefect import flow
 from olist_etl.blocks import notify_failure, settings_with_blocks
 from olist_etl.db import resolve_warehouse
 from olist_etl.locking import sync_lock
+from olist_etl.runs import RunClock, error_line, record_run, rows_extracted, run_params, utcnow
 from olist_etl.settings import Settings
 from olist_etl.tables import TABLE_NAMES
 from tasks.extract import (
@@ -28,7 +29,7 @@ from tasks.extract import (
 )
 from tasks.load import create_warehouse, load_table
 from tasks.merge import has_promoted_run, promote, read_watermarks
-from tasks.report import SyncBlocked, publish_run_artifacts, quarantine_run, summarize_run
+from tasks.report import SyncBlocked, blocked_run_params, publish_run_artifacts, quarantine_run, summarize_run
 from tasks.stage import new_run_id, write_manifest
 from tasks.validate import GateFailed, validate_delta_tables
 from tasks.validate_staged import validate_source_columns, validate_staged_parts
@@ -89,28 +90,49 @@ def _sync_locked(settings: Settings, mode: str, run_id: str, lock, window: Purch
     gates, loaded = [], {}
     purchased = window.as_dict() if window is not None else None
     manifest = {"run_id": run_id, "mode": mode, "tables": {}}  # what a run blocked before its extract reports
+    clock = RunClock()  # started_at and seconds per phase, for etl_control.runs and the summary
     try:
         # The source's columns before the extract, gate 1 on the staged parts, gate 2 on the delta
         # tables, the post-merge suite inside promote.
-        gates.append(validate_source_columns(settings, run_id))
-        manifest = write_manifest(settings, run_id, mode, _extract(settings, run_id, mode, window), purchased)
-        staged = validate_staged_parts(settings, manifest)
+        with clock.phase("gates"):
+            gates.append(validate_source_columns(settings, run_id))
+        with clock.phase("extract"):
+            manifest = write_manifest(settings, run_id, mode, _extract(settings, run_id, mode, window), purchased)
+        with clock.phase("gates"):
+            staged = validate_staged_parts(settings, manifest)
         gates.append(staged.result)
         manifest = staged.manifest
-        loads = {table: load_table.submit(settings, manifest, table) for table in TABLE_NAMES}
-        loaded = {table: future.result() for table, future in loads.items()}
-        gates.append(validate_delta_tables(settings, run_id, list(TABLE_NAMES)))
+        with clock.phase("load"):
+            loads = {table: load_table.submit(settings, manifest, table) for table in TABLE_NAMES}
+            loaded = {table: future.result() for table, future in loads.items()}
+        with clock.phase("gates"):
+            gates.append(validate_delta_tables(settings, run_id, list(TABLE_NAMES)))
         if lock is not None:
             lock.assert_held()
-        promoted = promote(settings, manifest)
+        with clock.phase("merge"):
+            # Records the run in etl_control.runs inside its transaction.
+            promoted = promote(settings, manifest, clock)
     except GateFailed as blocked:
         gates.append(blocked.result)
         quarantined = quarantine_run(settings, run_id, gates)
         summary = summarize_run(manifest, loaded, gates, status="blocked") | {"quarantine": quarantined} | _window(purchased)
+        summary["phases"] = clock.seconds()
+        record_run(settings, blocked_run_params(summary, manifest, clock))
         publish_run_artifacts(settings, summary, gates)
         raise SyncBlocked(summary, blocked) from blocked
+    except BaseException as err:
+        # Failed, or cancelled (KeyboardInterrupt, SIGTERM, SystemExit); recorded in its own
+        # transaction. Interrupted just after the promote committed, the promoted row stays:
+        # record_run never overwrites a row.
+        status = "failed" if isinstance(err, Exception) else "cancelled"
+        record_run(settings, run_params(
+            run_id, mode, status, clock.started_at, utcnow(), rows_extracted=rows_extracted(manifest),
+            phase_seconds=clock.seconds(), error_message=error_line(err, settings),
+        ))
+        raise
     deleted = {step.removeprefix("deleted "): rows for step, rows in promoted.items() if step.startswith("deleted ") and rows}
     summary = summarize_run(manifest, loaded, gates, status="promoted") | {"deleted": deleted} | _window(purchased)
+    summary["phases"] = clock.seconds()
     publish_run_artifacts(settings, summary, gates)
     return summary
 

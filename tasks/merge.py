@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from olist_etl.db import dialect_of, warehouse_engine
 from olist_etl.deleted_keys import read_deleted_keys
+from olist_etl.runs import RunClock, rows_extracted, run_params
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging
@@ -211,7 +212,7 @@ def _check_deltas_hold_run(conn: sa.Connection, dialect: str, manifest: dict) ->
 
 
 @task(name="promote", cache_policy=NO_CACHE)
-def promote(settings: Settings, manifest: dict) -> dict[str, int]:
+def promote(settings: Settings, manifest: dict, clock: RunClock | None = None) -> dict[str, int]:
     """Merge the loaded run into the star schema and move the watermarks, atomically.
 
     No retries on purpose: a failure rolls everything back, and what failed (bad data, a missing
@@ -260,18 +261,21 @@ def promote(settings: Settings, manifest: dict) -> dict[str, int]:
                 )
             affected["watermarks"] = moved
 
+            # The flow's clock gives the run's start and phase times (the merge's so far); a
+            # promote called alone (tests, tools) records the manifest's creation as the start.
             affected["runs"] = _execute_file(
                 conn,
                 "runs",
                 rendered["runs"],
-                {
-                    "run_id": run_id,
-                    "mode": manifest.get("mode"),
-                    "status": "promoted",
-                    "started_at": _parse_timestamp(manifest.get("created_at")),
-                    "finished_at": promoted_at,
-                    "rows_promoted": sum(v for k, v in affected.items() if k != "watermarks"),
-                },
+                run_params(
+                    run_id, manifest.get("mode"), "promoted",
+                    clock.started_at if clock is not None else _parse_timestamp(manifest.get("created_at")),
+                    promoted_at,
+                    rows_promoted=sum(v for k, v in affected.items() if k != "watermarks"),
+                    rows_extracted=rows_extracted(manifest),
+                    phase_seconds=clock.seconds() if clock is not None else None,
+                    critical_failures=0,
+                ),
             )
         log.info("promoted run %s: %s", run_id, affected)
         return affected

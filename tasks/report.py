@@ -10,11 +10,11 @@ from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from olist_etl.runs import QUARANTINE_PREFIX, RunClock, gate_outcome, rows_extracted, run_params, utcnow
 from olist_etl.settings import Settings
 from olist_etl.staging import StagingArea, open_staging, write_json
 from tasks.stage import run_prefix
 
-QUARANTINE_PREFIX = "quarantine"
 DATA_DOCS_PREFIX = "data_docs"
 
 
@@ -50,6 +50,17 @@ def summarize_run(manifest: dict, loaded: dict[str, int], gates: list, *, status
         ],
         "data_docs": docs,
     }
+
+
+def blocked_run_params(summary: dict, manifest: dict, clock: RunClock) -> dict:
+    """The etl_control.runs row of a blocked run: its first failed gate, the number of critical
+    failures and where its batch was quarantined (olist_etl/runs.py records it)."""
+    failed_gate, critical = gate_outcome(summary["gates"])
+    return run_params(
+        summary["run_id"], summary["mode"], "blocked", clock.started_at, utcnow(),
+        rows_promoted=0, rows_extracted=rows_extracted(manifest), phase_seconds=clock.seconds(),
+        failed_gate=failed_gate, critical_failures=critical, quarantine_key=summary.get("quarantine"),
+    )
 
 
 def _table_summary(mode: str, entry: dict, loaded: int) -> dict:

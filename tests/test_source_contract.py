@@ -224,7 +224,7 @@ class Pipeline:
     def state(self) -> dict:
         with self.warehouse.connect() as conn:
             marks = conn.execute(sa.text("select table_name, high_watermark, run_id from etl_control.watermarks order by 1")).all()
-            runs = conn.execute(sa.text("select run_id from etl_control.runs order by 1")).all()
+            runs = conn.execute(sa.text("select run_id from etl_control.runs where status = 'promoted' order by 1")).all()
         return {"star": table_checksums(self.warehouse, "user_access_layer"), "watermarks": marks, "runs": runs}
 
     def one(self, sql: str, **params):

@@ -28,22 +28,35 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = tuple(
     ("customer_account", "customer_state", "CHAR(2)"),
 )
 
+CONTROL_SCHEMA = "etl_control"
+# etl_control.runs records every run (blocked, failed and cancelled too), with its per-phase
+# timings, counts, gate outcome, quarantine key and error (sql/warehouse/ddl/etl_control.sql).
+CONTROL_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("runs", "rows_extracted", "BIGINT"),
+    ("runs", "phase_seconds", "VARCHAR(1024)"),
+    ("runs", "failed_gate", "VARCHAR(64)"),
+    ("runs", "critical_failures", "INTEGER"),
+    ("runs", "quarantine_key", "VARCHAR(1024)"),
+    ("runs", "error_message", "VARCHAR(4096)"),
+)
+
 
 def add_missing_columns(conn: sa.Connection, dialect: str) -> list[str]:
     """ALTER TABLE ... ADD COLUMN for each added column the warehouse lacks; returns what was added."""
-    existing = {
-        (table, column)
-        for table, column in conn.execute(
-            sa.text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
-            {"schema": SCHEMA},
-        )
-    }
     added = []
-    for table, column, sql_type in ADDED_COLUMNS:
-        if (table, column) in existing:
-            continue
-        if sql_type == "TEXT" and dialect == "redshift":
-            sql_type = "VARCHAR(256)"
-        conn.exec_driver_sql(f"ALTER TABLE {SCHEMA}.{quote_ident(table)} ADD COLUMN {quote_ident(column)} {sql_type}")
-        added.append(f"{table}.{column}")
+    for schema, columns in ((SCHEMA, ADDED_COLUMNS), (CONTROL_SCHEMA, CONTROL_COLUMNS)):
+        existing = {
+            (table, column)
+            for table, column in conn.execute(
+                sa.text("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = :schema"),
+                {"schema": schema},
+            )
+        }
+        for table, column, sql_type in columns:
+            if (table, column) in existing:
+                continue
+            if sql_type == "TEXT" and dialect == "redshift":
+                sql_type = "VARCHAR(256)"
+            conn.exec_driver_sql(f"ALTER TABLE {schema}.{quote_ident(table)} ADD COLUMN {quote_ident(column)} {sql_type}")
+            added.append(f"{schema}.{table}.{column}" if schema != SCHEMA else f"{table}.{column}")
     return added

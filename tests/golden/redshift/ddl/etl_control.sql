@@ -11,7 +11,11 @@ CREATE TABLE IF NOT EXISTS etl_control.watermarks (
 DISTSTYLE ALL
 ;
 
--- One row per promoted run, written in the same transaction as the merge it records.
+-- One row per run. A promoted run is written in the same transaction as the merge it records;
+-- a blocked, failed or cancelled one after the fact (olist_etl/runs.py). Columns added after the
+-- first release are in olist_etl/warehouse/migrate.py too (CONTROL_COLUMNS), for older warehouses.
+-- phase_seconds is JSON text ({"extract": s, "gates": s, "load": s, "merge": s}): VARCHAR, not
+-- Redshift's SUPER, so both dialects store and read it the same way.
 CREATE TABLE IF NOT EXISTS etl_control.runs (
     run_id VARCHAR(64) NOT NULL,
     mode VARCHAR(16),
@@ -19,6 +23,12 @@ CREATE TABLE IF NOT EXISTS etl_control.runs (
     started_at TIMESTAMP,
     finished_at TIMESTAMP,
     rows_promoted BIGINT,
+    rows_extracted BIGINT,
+    phase_seconds VARCHAR(1024),
+    failed_gate VARCHAR(64),
+    critical_failures INTEGER,
+    quarantine_key VARCHAR(1024),
+    error_message VARCHAR(4096),
     PRIMARY KEY (run_id)
 )
 DISTSTYLE ALL
