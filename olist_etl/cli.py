@@ -1,7 +1,8 @@
 """The `olist-etl` command line.
 
 Exit codes: 0 promoted (or done), 2 blocked by a quality gate, 1 any other error,
-3 `verify` found differences between the source and the warehouse.
+3 `verify` found differences between the source and the warehouse,
+143 / 130 `sync` stopped by SIGTERM / SIGINT (olist_etl/shutdown.py).
 """
 
 from __future__ import annotations
@@ -26,8 +27,40 @@ def _prepare_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help texts show each option's default (when it has a meaningful one); epilogs keep their lines."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" not in text and action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+EXIT_CODES_HELP = """exit codes:
+  0  promoted, or done
+  1  an error (a bad setting, an unreachable service, a bad option, ...)
+  2  blocked by a quality gate: nothing promoted, watermarks unchanged
+  3  verify (or sync --verify, repair) found the warehouse different from the source"""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("olist-etl")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from olist_etl import __version__
+
+        return __version__
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors exit 1: exit code 2 means "blocked by a quality gate" in this tool."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
@@ -49,18 +82,39 @@ def iso_date(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="olist-etl", description="Sync the Olist source database into a star schema, with quality gates.")
+    parser = _Parser(
+        prog="olist-etl", description="Sync the Olist source database into a star schema, with quality gates.",
+        epilog=EXIT_CODES_HELP,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="on an error, print the full traceback too (give it before the command)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser(
+        "check", help="check the source, warehouse, staging area (and Redshift, Prefect) settings; exit 0 all pass, 1 otherwise"
+    )
+    check.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
     seed = sub.add_parser("seed-source", help="create the source tables and fill them")
     src = seed.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-csv", type=Path, metavar="DIR", help="the Kaggle Olist CSV files as downloaded")
     src.add_argument("--scale", type=positive_float, help="synthetic data; 1 = Kaggle's cardinalities")
     seed.add_argument("--seed", type=int, default=42, help="random seed of the synthetic generator")
+    seed.add_argument(
+        "--replace", action="store_true",
+        help="allow a database that already holds tables: drop and re-create the Olist tables (others are kept);"
+        " without it such a database is refused and nothing changes",
+    )
 
     changes = sub.add_parser("simulate-changes", help="apply a realistic batch of changes to the source")
-    changes.add_argument("--seed", type=int, default=7)
+    changes.add_argument("--seed", type=int, default=7, help="random seed of the changes")
     changes.add_argument("--fraction", type=positive_float, default=0.01, help="share of orders touched")
+    changes.add_argument(
+        "--yes", action="store_true",
+        help="change a database that `seed-source` did not fill (no olist_etl_seeded marker); refused without it",
+    )
 
     sync = sub.add_parser("sync", help="run the olist-sync flow once")
     sync.add_argument(
@@ -83,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
 
     demo = sub.add_parser("demo", help="seed, full sync, simulate changes, incremental sync")
-    demo.add_argument("--scale", type=positive_float, default=0.02)
-    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--scale", type=positive_float, default=0.02, help="synthetic data; 1 = Kaggle's cardinalities")
+    demo.add_argument("--seed", type=int, default=42, help="random seed of the synthetic generator")
 
     report = sub.add_parser("report", help="write the BI report (one self-contained HTML file) from the analytics views")
     report.add_argument("--output", type=Path, metavar="PATH", help="where to write it (default: $OLIST_HOME/report/index.html)")
@@ -93,16 +147,32 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--open", action="store_true", help="open it in a browser")
 
     warehouse = sub.add_parser("warehouse", help="the embedded warehouse")
-    warehouse.add_argument("action", choices=("url", "stop"))
+    warehouse.add_argument("action", choices=("url", "stop"), help="url: print its URL (starting it if needed); stop: stop it")
+    warehouse.add_argument(
+        "--libpq", action="store_true",
+        help="url: print the form psql takes (postgresql://..., no driver, no password) instead of the SQLAlchemy URL (default)",
+    )
 
     blocks = sub.add_parser("blocks", help="save the credentials from the environment as Prefect blocks")
-    blocks.add_argument("action", choices=("create",))
+    blocks.add_argument("action", choices=("create",), help="create: save (or overwrite) the blocks")
     blocks.add_argument("--prefix", default="olist", help="block names are PREFIX-source-url, PREFIX-warehouse-url, PREFIX-aws, PREFIX-staging")
 
     verify = sub.add_parser("verify", help="compare every source table with the warehouse, inside both databases")
     verify.add_argument("--table", action="append", metavar="T", help="only this source table (repeatable)")
     verify.add_argument("--limit", type=int, default=20, metavar="N", help="keys printed per kind and table (counts stay exact)")
     verify.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+    runs = sub.add_parser("runs", help="the latest runs recorded in etl_control.runs (promoted, blocked, failed, cancelled), newest first")
+    runs.add_argument("--limit", type=int, default=20, metavar="N", help="how many runs to list")
+    runs.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+
+    quarantine = sub.add_parser("quarantine", help="the batches blocked runs kept under quarantine/ in the staging area")
+    quarantine_sub = quarantine.add_subparsers(dest="quarantine_action", required=True, parser_class=_Parser)
+    quarantine_list = quarantine_sub.add_parser("list", help="every quarantined batch, newest first")
+    quarantine_list.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    quarantine_show = quarantine_sub.add_parser("show", help="what a blocked run kept and why (its failed expectations)")
+    quarantine_show.add_argument("run_id", metavar="RUN_ID", help="the blocked run's id (see `quarantine list`)")
+    quarantine_show.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     return parser
 
 
@@ -111,28 +181,109 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from olist_etl.settings import Settings
 
-    settings = Settings.from_env()
+    settings = None
     try:
+        settings = Settings.from_env()  # a bad value (OLIST_PART_ROWS=abc) names its variable
         handler = _COMMANDS[args.command]
+        if args.command in ("sync", "repair"):
+            if args.command == "sync":
+                from tasks.extract import purchase_window
+
+                # A bad --mode/--from/--to combination is refused before anything connects.
+                purchase_window(args.mode, args.purchased_from, args.purchased_to)
+            # Before any temporary Prefect server or flow run: a bad endpoint fails in seconds.
+            if not precheck_sync(settings, args):
+                return EXIT_ERROR
+            # SIGTERM/SIGINT end it cleanly (exit 143/130), no temporary Prefect server survives.
+            from olist_etl.shutdown import guarded_sync
+
+            return guarded_sync(settings, lambda: handler(settings, args), args.command)
         return handler(settings, args)
     except KeyboardInterrupt:
         return EXIT_ERROR
-    except Exception as err:  # the last line of defence: a readable message, no traceback wall
-        from olist_etl.settings import mask_url
+    except Exception as err:  # the last line of defence: one readable line, the traceback only with --verbose
+        if args.verbose:
+            import traceback
 
-        message = str(err)
+            traceback.print_exc()
+        return report_error(args, error_line(err, settings))
+
+
+def error_line(err: BaseException, settings=None) -> str:
+    """One line naming the cause, every configured URL masked (an unparseable one not shown at all)."""
+    from olist_etl.settings import mask_url
+
+    orig = getattr(err, "orig", None)  # SQLAlchemy: the driver's reason, without the SQL and the link
+    text = str(orig if isinstance(orig, BaseException) else err).strip()
+    message = text.splitlines()[0].strip() if text else ""
+    if settings is not None:
         for url in (settings.source_url.reveal(), settings.warehouse_url.reveal() if settings.warehouse_url else ""):
             if url:
-                message = message.replace(url, mask_url(url))
-        print(f"olist-etl {args.command}: error: {err.__class__.__name__}: {message}", file=sys.stderr)
-        return EXIT_ERROR
+                masked = mask_url(url)
+                message = message.replace(url, masked if masked != url or "@" not in url else "(URL hidden)")
+    if isinstance(err, KeyError) and message:
+        return message.strip("'\"")  # KeyError's str() quotes its message
+    if isinstance(err, ValueError) and message:
+        return message  # our own messages name the setting or option already
+    return f"{err.__class__.__name__}: {message}" if message else err.__class__.__name__
+
+
+def report_error(args, message: str, run_id: str | None = None) -> int:
+    """An error's one line on stderr; with --json also exactly one JSON object on stdout."""
+    print(f"olist-etl {args.command}: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"status": "error", "error": message, "run_id": run_id}, sort_keys=True))
+    return EXIT_ERROR
+
+
+def cmd_check(settings, args) -> int:
+    from olist_etl.check import run_checks
+
+    if os.environ.get("OLIST_BLOCKS"):
+        from olist_etl.blocks import settings_with_blocks
+
+        settings = settings_with_blocks(settings)
+    report = run_checks(settings)
+    if args.json:
+        print(report.to_json())
+    else:
+        print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def precheck_sync(settings, args) -> bool:
+    """The fast part of `check` (can the source, warehouse and staging area be reached?) before any
+    flow run or temporary Prefect server starts: a bad endpoint fails in seconds with one line.
+    Skipped with OLIST_BLOCKS: the URLs then come from blocks that only the flow reads."""
+    from olist_etl.check import run_checks
+
+    if os.environ.get("OLIST_BLOCKS"):
+        return True
+    report = run_checks(settings, fast=True)
+    if report.ok:
+        return True
+    for failure in report.failures[1:]:
+        print(f"olist-etl {args.command}: error: {failure.detail}", file=sys.stderr)
+    report_error(args, report.failures[0].detail)
+    return False
 
 
 def cmd_seed_source(settings, args) -> int:
     from olist_etl.db import source_engine
     from olist_etl.source import create_source_schema, seed_from_csv, seed_synthetic
+    from olist_etl.source.schema import SourceRefused, plan_seed
 
+    if args.from_csv and not args.from_csv.is_dir():  # before anything is dropped
+        print(f"olist-etl seed-source: error: no such folder: {args.from_csv}", file=sys.stderr)
+        return EXIT_ERROR
     engine = source_engine(settings)
+    try:
+        notice = plan_seed(engine, settings.source_url.masked, replace=args.replace)
+    except SourceRefused as err:
+        print(f"olist-etl seed-source: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    if notice:
+        print(notice)
     create_source_schema(engine, drop_existing=True)
     if args.from_csv:
         report = seed_from_csv(engine, args.from_csv, rejects_dir=settings.home / "rejects")
@@ -145,8 +296,16 @@ def cmd_seed_source(settings, args) -> int:
 def cmd_simulate_changes(settings, args) -> int:
     from olist_etl.db import source_engine
     from olist_etl.source import simulate_changes
+    from olist_etl.source.changes import check_seeded
+    from olist_etl.source.schema import SourceRefused
 
-    report = simulate_changes(source_engine(settings), seed=args.seed, fraction=args.fraction)
+    engine = source_engine(settings)
+    try:
+        print(check_seeded(engine, settings.source_url.masked, yes=args.yes))
+    except SourceRefused as err:
+        print(f"olist-etl simulate-changes: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    report = simulate_changes(engine, seed=args.seed, fraction=args.fraction)
     print(report.describe())
     return EXIT_OK
 
@@ -197,7 +356,7 @@ def cmd_sync(settings, args, mode: str | None = None) -> int:
             if verify and code == EXIT_OK:
                 code = verify_after_sync(settings, summary)
         if summary is None:
-            print(f"olist-etl {args.command}: error: {error}", file=sys.stderr)
+            report_error(args, error or "the sync failed")
             return code
         print(json.dumps(summary, sort_keys=True, default=str))
         return code
@@ -283,7 +442,20 @@ def cmd_warehouse(settings, args) -> int:
         stopped = stop_embedded_postgres(settings.home / "warehouse-pg")
         print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
         return EXIT_OK
-    print(resolve_warehouse(settings).warehouse_url.masked)
+    url = resolve_warehouse(settings).warehouse_url
+    if not args.libpq:
+        print(url.masked)
+        return EXIT_OK
+    from olist_etl.db import libpq_url
+
+    try:
+        text, dropped_password = libpq_url(url.reveal())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(text)
+    if dropped_password:
+        print("note: the password is not printed; give it to psql with PGPASSWORD or ~/.pgpass", file=sys.stderr)
     return EXIT_OK
 
 
@@ -361,7 +533,47 @@ def format_verify(diffs, limit: int) -> str:
     return "\n".join(lines)
 
 
+def _history_error(command: str, settings, err: Exception) -> int:
+    """One line on stderr, URLs masked, exit 1: a run-history question that cannot be answered."""
+    from olist_etl.runs import RunsError, error_line
+
+    print(f"olist-etl {command}: error: {err if isinstance(err, RunsError) else error_line(err, settings)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_runs(settings, args) -> int:
+    import sqlalchemy as sa
+
+    from olist_etl.db import resolve_warehouse
+    from olist_etl.runs import RunsError, format_runs, list_runs
+
+    try:
+        found = list_runs(resolve_warehouse(settings), args.limit)
+    except (RunsError, sa.exc.SQLAlchemyError) as err:
+        return _history_error("runs", settings, err)
+    print(json.dumps({"runs": found}, sort_keys=True) if args.json else format_runs(found))
+    return EXIT_OK
+
+
+def cmd_quarantine(settings, args) -> int:
+    from olist_etl.runs import RunsError, format_quarantine_list, format_quarantine_show, list_quarantine, show_quarantine
+    from olist_etl.staging import StagingError
+
+    command = f"quarantine {args.quarantine_action}"
+    try:
+        if args.quarantine_action == "list":
+            batches = list_quarantine(settings)
+            print(json.dumps({"quarantined": batches}, sort_keys=True) if args.json else format_quarantine_list(batches))
+        else:
+            shown = show_quarantine(settings, args.run_id)
+            print(json.dumps(shown, sort_keys=True, default=str) if args.json else format_quarantine_show(shown))
+    except (RunsError, StagingError) as err:
+        return _history_error(command, settings, err)
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "check": cmd_check,
     "seed-source": cmd_seed_source,
     "simulate-changes": cmd_simulate_changes,
     "sync": cmd_sync,
@@ -372,6 +584,8 @@ _COMMANDS = {
     "blocks": cmd_blocks,
     "verify": cmd_verify,
     "repair": cmd_repair,
+    "runs": cmd_runs,
+    "quarantine": cmd_quarantine,
 }
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@ then check the warehouse against the source and print a readable summary."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from olist_etl.bi_report import write_report
 from olist_etl.db import resolve_warehouse, source_engine, warehouse_engine
@@ -29,6 +33,10 @@ def run_demo(settings: Settings, *, scale: float, seed: int) -> int:
         print(f"  {key:<10} {value}")
 
     source = source_engine(settings)
+    refusal = demo_source_refusal(settings, source)
+    if refusal:
+        print(f"olist-etl demo: {refusal}", file=sys.stderr)
+        return EXIT_ERROR
     print(f"\n1. seeding a synthetic source at scale {scale} (seed {seed})")
     create_source_schema(source, drop_existing=True)
     print(seed_synthetic(source, scale, seed).describe())
@@ -61,8 +69,52 @@ def run_demo(settings: Settings, *, scale: float, seed: int) -> int:
     print("\n6. BI report from the analytics views")
     print(f"   {write_report(resolved)}")
     print(f"\ndemo OK. Data docs: {summary['data_docs']}")
-    print("Query the star schema: `olist-etl warehouse url` prints the embedded warehouse's URL.")
+    print(demo_closing(resolved))
     return EXIT_OK
+
+
+def demo_closing(settings: Settings) -> str:
+    """The demo's last lines: how to query the warehouse and, if embedded, that it is still running."""
+    lines = ['Query the star schema: psql "$(.venv/bin/olist-etl warehouse url --libpq)"']
+    if settings.embedded_warehouse:
+        lines.append(
+            f"The embedded warehouse (PostgreSQL under {settings.home / 'warehouse-pg'}) is left running for"
+            " queries and the next sync; stop it with `.venv/bin/olist-etl warehouse stop`."
+        )
+    return "\n".join(lines)
+
+
+def uses_own_sqlite(settings: Settings) -> bool:
+    """True when the source is the demo's default file, $OLIST_HOME/source.sqlite (OLIST_SOURCE_URL unset)."""
+    url = make_url(settings.source_url.reveal())
+    if not url.drivername.startswith("sqlite") or not url.database:
+        return False
+    return Path(url.database).resolve() == (settings.home / "source.sqlite").resolve()
+
+
+def demo_source_refusal(settings: Settings, source: sa.Engine) -> str | None:
+    """Why the demo must not re-seed this source, or None.
+
+    The demo replaces its own SQLite file on every run. Any other source (OLIST_SOURCE_URL set)
+    is replaced only when empty or when it holds nothing but what seed-source wrote (the Olist
+    tables and the seed marker): never a database with data seed-source did not put there.
+    """
+    from olist_etl.source.schema import existing_tables, name_some, read_seed_marker, tables_replaced
+
+    if uses_own_sqlite(settings):
+        return None
+    found = existing_tables(source)
+    if not found:
+        return None
+    _, kept = tables_replaced(found)
+    if not kept and read_seed_marker(source) is not None:
+        return None
+    why = (f"holds {len(kept)} table(s) that olist-etl did not create: {name_some(kept)}" if kept
+           else f"holds {len(found)} table(s) ({name_some(found)}) without the olist_etl_seeded marker")
+    return (
+        f"refused: the source {settings.source_url.masked} {why}; nothing was changed. Unset OLIST_SOURCE_URL to use the demo's own SQLite file,"
+        " or point it at an empty database"
+    )
 
 
 def reset_warehouse(settings: Settings) -> None:

@@ -56,13 +56,26 @@ def _count(environ: dict[str, str], name: str) -> int:
     return value
 
 
+def _number(environ: dict[str, str], name: str, default: str, *, whole: bool, minimum: float, above: bool = False) -> float:
+    """A number from the variable `name` (unset or empty: default); a bad value names the variable."""
+    raw = (environ.get(name) or "").strip() or default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or value in (float("inf"), float("-inf")) or value < minimum or (above and value == minimum):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{name} must be {kind} {'>' if above else '>='} {minimum:g}, got {raw!r}")
+    return value
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***; non-SQLAlchemy URLs are returned unchanged."""
     try:
         parsed = make_url(url)
     except Exception:
         return url
-    if parsed.password is None:
+    if not parsed.password:  # none, or empty (the embedded warehouse): nothing to hide
         return url
     return parsed.render_as_string(hide_password=True)
 
@@ -101,10 +114,10 @@ class Settings:
             source_url=SecretUrl(source),
             warehouse_url=SecretUrl(warehouse) if warehouse else None,
             staging_url=staging,
-            lookback=timedelta(minutes=float(environ.get("OLIST_LOOKBACK_MINUTES", "10"))),
-            part_rows=int(environ.get("OLIST_PART_ROWS", "100000")),
+            lookback=timedelta(minutes=_number(environ, "OLIST_LOOKBACK_MINUTES", "10", whole=False, minimum=0)),
+            part_rows=int(_number(environ, "OLIST_PART_ROWS", "100000", whole=True, minimum=0, above=True)),
             redshift_iam_role=environ.get("OLIST_REDSHIFT_IAM_ROLE") or None,
-            lock_wait_seconds=float(environ.get("OLIST_LOCK_WAIT_SECONDS") or 0),
+            lock_wait_seconds=_number(environ, "OLIST_LOCK_WAIT_SECONDS", "0", whole=False, minimum=0),
             max_rejected_rows=_count(environ, "OLIST_MAX_REJECTED_ROWS"),
         )
 

@@ -129,6 +129,17 @@ def s3_client_config():
     return Config(retries=retries, connect_timeout=10, read_timeout=60)
 
 
+def s3_probe_config():
+    """botocore settings of `olist-etl check` and the pre-check of `sync`: one retry, short waits.
+
+    A wrong endpoint or bucket must be reported in seconds; the pipeline's own clients keep the
+    patient settings above for the transient errors of a long run.
+    """
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10)
+
+
 class S3Staging:
     def __init__(self, bucket: str, prefix: str, client=None):
         import boto3

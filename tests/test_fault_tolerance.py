@@ -304,7 +304,7 @@ def high_watermarks(url: str) -> dict:
 def promoted_runs(url: str) -> set[str]:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        runs = set(conn.execute(sa.text("select run_id from etl_control.runs")).scalars())
+        runs = set(conn.execute(sa.text("select run_id from etl_control.runs where status = 'promoted'")).scalars())
     engine.dispose()
     return runs
 
@@ -700,9 +700,10 @@ def test_a_missing_bucket_fails_cleanly_naming_it(world, faulted):
     # Act
     code, out, err = run_sync(env, "incremental", faulted.logs)
 
-    # Assert: exit 1 with the bucket, key and S3's reason named; nothing promoted.
-    assert code == 1 and out == "", err[-3000:]
-    assert re.search(rf"s3://{bucket}/olist/runs/[^ ]+ failed: NoSuchBucket", err), err[-3000:]
+    # Assert: exit 1 with the bucket named by the pre-check, before anything runs; the --json error
+    # is one JSON object; nothing promoted.
+    assert code == 1 and json.loads(out)["status"] == "error", err[-3000:]
+    assert f"bucket {bucket} does not exist" in json.loads(out)["error"] + err, err[-3000:]
     assert_nothing_promoted(world, faulted)
 
 
@@ -715,7 +716,7 @@ def test_access_denied_fails_cleanly_without_retrying(world, faulted):
 
     # Assert: exit 1 naming the object and AccessDenied; asked once (a refusal is not retried);
     # nothing promoted, watermarks unmoved, the staged batch kept.
-    assert code == 1 and out == "", err[-3000:]
+    assert code == 1 and json.loads(out)["status"] == "error", err[-3000:]
     match = re.search(rf"GetObject of ({re.escape(faulted.staging_url)}/runs/[^ ]+/part-\d+\.csv\.gz) failed: AccessDenied", err)
     assert match, err[-3000:]
     denied = urlparse(match.group(1)).path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import json
 import subprocess
 import sys
 
@@ -66,7 +67,7 @@ def test_passwords_never_appear_in_output_files_or_artifacts(read_only_source, p
 
     # Assert: the extract worked with SELECT only; no password anywhere a user or analyst can read.
     assert ok.returncode == 0, ok.stderr[-3000:]
-    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.returncode == 1 and json.loads(failed.stdout)["status"] == "error"  # one JSON object
     assert "no_such_db" in failed.stderr  # the error is readable...
     written = [p for p in olist_home.rglob("*") if p.is_file() and "warehouse-pg" not in p.parts]
     assert any(p.name == "manifest.json" for p in written) and any(p.suffix == ".html" for p in written)
