@@ -5,12 +5,17 @@
     python3 run.py test    # create .venv, install olist-etl with test extras, run the tests
 
 Anything after the command is passed on (to `olist-etl demo` or to pytest).
+
+Dependencies come from requirements.lock (exact versions with hashes; scripts/lock.sh refreshes
+it), then the project itself is installed editable without dependencies. .venv is reinstalled
+when pyproject.toml or the lock changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -20,13 +25,26 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".olist-etl-installed"
+LOCK = ROOT / "requirements.lock"
+# The tests that render pages in headless Chromium (they skip without it, and fail under CI=true).
+BROWSER_TESTS = ("test_data_docs_browser.py", "test_bi_report.py")
+
+
+def install_fingerprint() -> str:
+    """What the installed .venv was built from: a change to either file reinstalls it."""
+    digest = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", LOCK):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def ensure_environment() -> None:
-    """Create the virtual environment and (re)install when pyproject.toml changed."""
+    """Create the virtual environment and (re)install when pyproject.toml or the lock changed."""
     if sys.version_info < (3, 11):
         sys.exit(f"olist-etl needs Python 3.11 or newer; this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not LOCK.exists():
+        sys.exit(f"{LOCK} is missing: run scripts/lock.sh --upgrade to create it")
+    wanted = install_fingerprint()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     if not (BIN / "python").exists():
@@ -35,8 +53,43 @@ def ensure_environment() -> None:
     print("installing olist-etl and its dependencies (first run takes a minute or two) ...", flush=True)
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["install", "--upgrade", "pip"], check=True)
-    subprocess.run(pip + ["install", "-e", f"{ROOT}[test]"], check=True)
+    # Hash-checked, pinned dependencies (the test extra included); then only the project itself.
+    subprocess.run(pip + ["install", "--require-hashes", "-r", str(LOCK)], check=True)
+    subprocess.run(pip + ["install", "--no-deps", "-e", str(ROOT)], check=True)
     STAMP.write_text(wanted)
+
+
+def wants_browser(pytest_args: list[str]) -> bool:
+    """False only when the arguments name test files and none of them is a browser test."""
+    files = [a for a in pytest_args if not a.startswith("-") and ".py" in a]
+    if not files:
+        return True
+    return any(name in a for a in files for name in BROWSER_TESTS)
+
+
+def ensure_chromium(pytest_args: list[str]) -> None:
+    """Install Debian's chromium for the browser tests when it is missing, as root with apt."""
+    if not wants_browser(pytest_args) or any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")):
+        return
+    can_install = os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get")
+    if can_install:
+        print("installing Debian's chromium for the browser tests (apt-get) ...", flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        done = subprocess.run(["apt-get", "update", "-qq"], env=env).returncode == 0 and subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], env=env, stdout=subprocess.DEVNULL
+        ).returncode == 0
+        if done:
+            return
+        print("note: apt-get could not install chromium.", file=sys.stderr)
+    under_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    print(
+        "note: headless Chromium is not installed, so the browser tests ("
+        + ", ".join(BROWSER_TESTS)
+        + (") will FAIL because CI is set" if under_ci else ") will be skipped")
+        + ". Install it with `sudo apt-get install chromium` (Debian/Ubuntu) or put chromium on PATH.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -48,6 +101,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
     if command == "demo":
         return subprocess.run([str(BIN / "olist-etl"), "demo", *rest], cwd=ROOT, env=env).returncode
+    ensure_chromium(rest)
     code = subprocess.run([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=env).returncode
     if code == 5:
         print("pytest collected no tests: that is a failure here", file=sys.stderr)

@@ -108,6 +108,31 @@ def warehouse_engine(settings: Settings) -> Engine:
     return sa.create_engine(normalize_url(url), connect_args=warehouse_connect_args(url), pool_pre_ping=True)
 
 
+def libpq_url(url: str) -> tuple[str, bool]:
+    """The warehouse URL as psql and other libpq clients take it, and whether a password was dropped.
+
+    SQLAlchemy's form names a driver (postgresql+psycopg://), which libpq rejects. The password is
+    never printed: libpq reads it from PGPASSWORD or ~/.pgpass. A Unix socket stays the `host`
+    query parameter (the embedded warehouse listens on one only); Redshift speaks the same protocol.
+    """
+    from urllib.parse import quote
+
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ("postgresql", "redshift"):
+        raise ValueError(f"psql cannot connect to a {backend} database ({SecretUrl(url)})")
+    user = quote(parsed.username, safe="") if parsed.username else ""
+    host = parsed.host or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    port = parsed.port or (5439 if backend == "redshift" else None)
+    netloc = (f"{user}@" if user else "") + host + (f":{port}" if port else "")
+    database = quote(parsed.database or "", safe="")
+    pairs = [(k, v) for k, values in parsed.query.items() for v in ((values,) if isinstance(values, str) else values)]
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='/')}" for k, v in pairs)
+    return f"postgresql://{netloc}/{database}" + (f"?{query}" if query else ""), bool(parsed.password)
+
+
 def resolve_warehouse(settings: Settings) -> Settings:
     """Start the embedded PostgreSQL when no warehouse URL is configured."""
     if settings.warehouse_url is not None:
