@@ -22,6 +22,7 @@ from typing import Iterator
 
 import sqlalchemy as sa
 
+from olist_etl import console
 from olist_etl.db import dialect_of, warehouse_engine
 from olist_etl.settings import Settings, mask_url
 from olist_etl.sqlfiles import render, statements
@@ -72,7 +73,8 @@ class RunClock:
         started = time.perf_counter()
         self._running[name] = started
         try:
-            yield
+            with console.phase(name):  # "gates: started", "... done in 4.1s" on the terminal
+                yield
         finally:
             del self._running[name]
             self._seconds[name] = self._seconds.get(name, 0.0) + time.perf_counter() - started

@@ -2,7 +2,9 @@
 
 A progress artifact is created at 0 when a table's work starts and updated as parts are written
 or loaded; only whole-percent changes are sent, so a table costs at most ~100 API calls whatever
-its size. Outside a flow or task run (tests calling `.fn`, a plain script) it does nothing.
+its size. Outside a flow or task run (tests calling `.fn`, a plain script) it sends nothing.
+Every update also goes to the terminal (olist_etl.console: rich bars on a TTY, plain lines otherwise,
+always on stderr), whether or not artifacts are enabled.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.utilities.context import get_task_and_flow_run_ids
+
+from olist_etl.console import TableProgress
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,8 @@ class Progress:
     def __init__(self, stage: str, table: str, description: str, total: int | None = None):
         self.key = progress_key(stage, table)
         self.total = total
+        self._done = 0
+        self._terminal = TableProgress(stage, table, self.key)
         self._sent: int | None = None
         self._artifact_id: UUID | None = None
         task_run_id, flow_run_id = get_task_and_flow_run_ids()
@@ -35,7 +41,10 @@ class Progress:
             self._send(0, lambda: create_progress_artifact(0.0, key=self.key, description=description, _sync=True))
 
     def update(self, done: int) -> None:
-        """Report `done` rows out of `total`; capped below 100 until finish() (the count is a bound)."""
+        """Report `done` rows out of `total`; capped below 100 until finish() (the count is a bound).
+        Called once per part written or loaded, which is how the terminal counts parts."""
+        self._done = done
+        self._terminal.update(done, self.total)
         if not self.enabled or not self.total:
             return
         percent = min(99, 100 * done // self.total)
@@ -44,6 +53,7 @@ class Progress:
 
     def finish(self) -> None:
         """The table's work is done: 100, whatever the estimate said."""
+        self._terminal.finish(self._done)
         if self.enabled and self._sent != 100:
             self._send(100, lambda: update_progress_artifact(self._artifact_id, 100.0, _sync=True))
 
