@@ -190,17 +190,21 @@ def test_verify_catches_tampering_and_repair_re_syncs_only_the_differing_keys(sy
 
 
 def test_sync_verify_reports_a_difference_the_sync_could_not_see(synced, capsys):
-    # Arrange: a warehouse row changed behind the pipeline's back, which an incremental with
-    # nothing new in the source has no reason to touch... except that its comparison does.
+    # Arrange: a warehouse value changed behind the pipeline's back, its updated_at untouched: an
+    # incremental (keys and updated_at compared) has no reason to read that row again.
     src, wh = synced["OLIST_SOURCE_URL"], synced["OLIST_WAREHOUSE_URL"]
-    execute(wh, [("update user_access_layer.fact_orders set order_status = 'tampered' "
-                  "where order_id = (select min(order_id) from user_access_layer.fact_orders)", {})])
+    order_id = one(wh, "select min(order_id) from user_access_layer.fact_orders")[0]
+    execute(wh, [("update user_access_layer.fact_orders set order_status = 'tampered' where order_id = :o", {"o": order_id})])
 
     # Act
-    code, out = run_cli(capsys, "sync", "--mode", "incremental", "--json", "--verify")
+    code, summary = cli_json(capsys, "sync", "--mode", "incremental", "--json", "--verify")
+    repair_code, repaired = cli_json(capsys, "repair", "--json")
 
-    # Assert: the incremental's comparison repaired it, and --verify proves it.
-    summary = json.loads(out)
-    assert code == 0, summary
-    assert summary["verify"]["status"] == "equal"
-    assert summary["tables"]["orders"]["fetched_by_key"] == 1
+    # Assert: the sync promoted, --verify found the row and exited 3; a repair fixed it.
+    assert code == 3, summary
+    assert summary["status"] == "promoted" and summary["verify"]["status"] == "different"
+    changed = summary["verify"]["tables"]["orders"]["changed"]
+    assert [c["key"] for c in changed] == [[order_id]]
+    assert changed[0]["columns"]["order_status"]["warehouse"] == "tampered"
+    assert repair_code == 0 and repaired["verify"]["status"] == "equal", repaired
+    assert differences(src, wh) == {}
