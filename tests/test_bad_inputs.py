@@ -10,57 +10,20 @@ only what a case changed.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from typing import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
 from olist_etl.staging import open_staging
 from tests.conftest import mariadb_database, postgres_database, s3_bucket
-from tests.helpers import assert_tables_unchanged, table_checksums
+from tests.pipeline_support import Pipeline, cli, sync
+from tests.helpers import assert_tables_unchanged
 
 pytestmark = pytest.mark.integration
 
 TEXT = 'Disse "ótimo", chegou; vírgula, aspas \'simples\'\nsegunda linha\r\nterceira: ção 😀👍🏽 ünïcødé'
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-def sync(mode: str) -> tuple[int, dict]:
-    code, out, err = cli("sync", "--mode", mode, "--json")
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 1, f"exit {code}, stdout {out!r}, stderr tail {err[-2000:]}"
-    return code, json.loads(lines[0])
-
-
-class Pipeline:
-    def __init__(self, env: dict):
-        self.env = env
-        self.source = sa.create_engine(env["OLIST_SOURCE_URL"])
-        self.warehouse = sa.create_engine(env["OLIST_WAREHOUSE_URL"])
-
-    def state(self) -> dict:
-        with self.warehouse.connect() as conn:
-            marks = conn.execute(sa.text("select table_name, high_watermark, run_id from etl_control.watermarks order by 1")).all()
-            runs = conn.execute(sa.text("select run_id from etl_control.runs where status = 'promoted' order by 1")).all()
-        return {"star": table_checksums(self.warehouse, "user_access_layer"), "watermarks": marks, "runs": runs}
-
-    def one(self, sql: str):
-        with self.source.connect() as conn:
-            return conn.execute(sa.text(sql)).one()
-
-    def execute(self, *statements: str, **params) -> None:
-        with self.source.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement), params)
 
 
 @pytest.fixture(scope="module")

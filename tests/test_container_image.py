@@ -1,15 +1,13 @@
-"""The Prefect work pools' container image: the Dockerfile checked statically, built where Docker runs.
+"""The Prefect work pools' container image: the Dockerfile checked statically.
 
-No Docker daemon runs on the development machines or in CI, so the build test skips there (even
-under CI=true: a missing daemon is the environment, not a broken image) and says why; the static
-checks always run.
+No Docker daemon runs on the development machines or in CI, so building the image is not a test
+here (a test that can only skip proves nothing): scripts/check_image.sh builds and checks it where
+Docker runs.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -120,33 +118,3 @@ def test_the_build_context_leaves_out_local_state_and_secrets():
     assert not allowed & {".env", ".olist", ".venv", ".git", "tests"}, allowed
     copied = {src.rstrip("/") for kw, args in instructions(DOCKERFILE.read_text()) if kw == "COPY" for src in args.split()[:-1]}
     assert copied <= allowed, f"copied but excluded from the context: {copied - allowed}"
-
-
-def docker_daemon() -> str:
-    """The docker client's path when a daemon answers; otherwise skip, also under CI."""
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker client on this machine: the image build is checked statically only")
-    probe = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30)
-    if probe.returncode != 0:
-        # Not a service CI is expected to start: no daemon exists here, so this skips under CI too.
-        pytest.skip(f"no Docker daemon reachable (environment, not a failure, also under CI): {probe.stderr.strip()[:200]}")
-    return docker
-
-
-@pytest.mark.slow
-def test_the_image_builds_and_runs_as_a_non_root_user_with_the_flow_importable():
-    docker = docker_daemon()
-    tag = "olist-etl:test-image"
-    subprocess.run([docker, "build", "-t", tag, str(ROOT)], check=True, timeout=1800)
-    try:
-        uid = subprocess.run([docker, "run", "--rm", tag, "id", "-u"], capture_output=True, text=True, check=True).stdout.strip()
-        assert uid != "0"
-        probe = subprocess.run(
-            [docker, "run", "--rm", tag, "python", "-c", "import flows.olist_sync, olist_etl.cli; print('ok')"],
-            capture_output=True, text=True, check=True,
-        )
-        assert probe.stdout.strip() == "ok"
-        assert subprocess.run([docker, "run", "--rm", tag, "prefect", "--version"], capture_output=True).returncode == 0
-    finally:
-        subprocess.run([docker, "rmi", "-f", tag], capture_output=True)

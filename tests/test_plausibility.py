@@ -12,7 +12,6 @@ case changed. Staging is a local folder: S3 is covered by test_bad_inputs.py.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from datetime import date, datetime, timedelta
 from typing import Callable, Iterator
@@ -20,12 +19,13 @@ from typing import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
 from olist_etl.resources import resource_dir
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging
 from tasks.validate import describe_failure
 from tests.conftest import mariadb_database, postgres_database
+from tests import pipeline_support
+from tests.pipeline_support import cli, cli_json_err
 from tests.helpers import assert_tables_unchanged, table_checksums
 
 pytestmark = pytest.mark.integration
@@ -37,44 +37,10 @@ STAGED, DELTA = "gate-staged-parts", "gate-delta-tables"
 BETWEEN, PAIR, ROWS = "expect_column_values_to_be_between", "expect_column_pair_values_a_to_be_greater_than_b", "unexpected_rows_expectation"
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-def sync(mode: str) -> tuple[int, dict, str]:
-    code, out, err = cli("sync", "--mode", mode, "--json")
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 1, f"exit {code}, stdout {out!r}, stderr tail {err[-2000:]}"
-    return code, json.loads(lines[0]), err
-
-
-class Pipeline:
-    def __init__(self, env: dict):
-        self.env = env
-        self.source = sa.create_engine(env["OLIST_SOURCE_URL"])
-        self.warehouse = sa.create_engine(env["OLIST_WAREHOUSE_URL"])
-
-    def state(self) -> dict:
-        with self.warehouse.connect() as conn:
-            marks = conn.execute(sa.text("select table_name, high_watermark, run_id from etl_control.watermarks order by 1")).all()
-            runs = conn.execute(sa.text("select run_id from etl_control.runs where status = 'promoted' order by 1")).all()
-        return {"star": table_checksums(self.warehouse, "user_access_layer"), "watermarks": marks, "runs": runs}
-
+class Pipeline(pipeline_support.Pipeline):
     def calendar(self) -> tuple[int, date, date]:
         with self.warehouse.connect() as conn:
             return tuple(conn.execute(sa.text("select count(*), min(calendar_date), max(calendar_date) from user_access_layer.dim_date")).one())
-
-    def one(self, sql: str, **params):
-        with self.source.connect() as conn:
-            return conn.execute(sa.text(sql), params).one()
-
-    def execute(self, *sql: str, **params) -> None:
-        with self.source.begin() as conn:
-            for statement in sql:
-                conn.execute(sa.text(statement), params)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +62,7 @@ def pipeline(tmp_path_factory, prefect_api) -> Iterator[Pipeline]:
             mp.delenv("OLIST_MAX_REJECTED_ROWS", raising=False)
             code, _, err = cli("seed-source", "--scale", "0.01", "--seed", "5")
             assert code == 0, err[-2000:]
-            code, full, err = sync("full")
+            code, full, err = cli_json_err("sync", "--mode", "full", "--json")
             assert code == 0 and full["status"] == "promoted", (full, err[-2000:])
             pipe = Pipeline(env)
             try:
@@ -202,7 +168,7 @@ def test_implausible_date_blocks_at_its_gate_naming_table_column_value_and_reaso
     before = pipeline.state()
 
     with inject(pipeline):
-        code, summary, _ = sync("incremental")
+        code, summary, _ = cli_json_err("sync", "--mode", "incremental", "--json")
 
     assert code == 2, summary
     assert summary["status"] == "blocked"
@@ -253,7 +219,7 @@ def test_warning_only_date_order_promotes_with_the_warning_reported(pipeline, ca
 
     with inject(pipeline) as order_id:
         changed = pipeline.one(f"select order_id, {promoted_column} from orders where order_id = :o", o=order_id)
-        code, summary, err = sync("incremental")
+        code, summary, err = cli_json_err("sync", "--mode", "incremental", "--json")
 
     assert code == 0, (summary, err[-2000:])
     assert summary["status"] == "promoted"

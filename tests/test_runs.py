@@ -8,35 +8,19 @@ seconds); the tests run in file order, each adding one run to the history.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
 from tests.conftest import make_settings, mariadb_database, postgres_database
+from tests.pipeline_support import cli, cli_json
 
 pytestmark = pytest.mark.integration
 
 PHASES = {"extract", "gates", "load", "merge"}
 SECRET = "s3cr3t-pw"
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-def cli_json(*args: str) -> tuple[int, dict]:
-    code, out, err = cli(*args)
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 1, f"exit {code}, stdout {out!r}, stderr tail {err[-2000:]}"
-    return code, json.loads(lines[0])
 
 
 def runs_by_id() -> dict[str, dict]:

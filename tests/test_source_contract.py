@@ -11,7 +11,6 @@ promote.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -20,11 +19,12 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
 from olist_etl.source import contract
 from olist_etl.source.contract import SourceType, judge
 from tests.conftest import make_settings, mariadb_database, postgres_database
-from tests.helpers import assert_tables_unchanged, table_checksums
+from tests import pipeline_support
+from tests.pipeline_support import cli, sync
+from tests.helpers import assert_tables_unchanged
 
 SOURCE, STAGED, DELTA = "gate-source-columns", "gate-staged-parts", "gate-delta-tables"
 TYPE_CHECK = "expect_column_values_to_be_in_type_list"
@@ -201,41 +201,7 @@ def test_staged_money_beyond_numeric_12_2_is_blocked_by_gate_1_naming_the_column
 # --- end to end against MariaDB + PostgreSQL --------------------------------------------------
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
-def sync(mode: str) -> tuple[int, dict]:
-    code, out, err = cli("sync", "--mode", mode, "--json")
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert len(lines) == 1, f"exit {code}, stdout {out!r}, stderr tail {err[-3000:]}"
-    return code, json.loads(lines[0])
-
-
-class Pipeline:
-    def __init__(self, env: dict):
-        self.env = env
-        self.source = sa.create_engine(env["OLIST_SOURCE_URL"])
-        self.warehouse = sa.create_engine(env["OLIST_WAREHOUSE_URL"])
-
-    def state(self) -> dict:
-        with self.warehouse.connect() as conn:
-            marks = conn.execute(sa.text("select table_name, high_watermark, run_id from etl_control.watermarks order by 1")).all()
-            runs = conn.execute(sa.text("select run_id from etl_control.runs where status = 'promoted' order by 1")).all()
-        return {"star": table_checksums(self.warehouse, "user_access_layer"), "watermarks": marks, "runs": runs}
-
-    def one(self, sql: str, **params):
-        with self.source.connect() as conn:
-            return conn.execute(sa.text(sql), params).one()
-
-    def execute(self, *statements: str, **params) -> None:
-        with self.source.begin() as conn:
-            for statement in statements:
-                conn.execute(sa.text(statement), params)
-
+class Pipeline(pipeline_support.Pipeline):
     def column_type(self, table: str, column: str) -> str:
         return self.one(
             "select COLUMN_TYPE from information_schema.COLUMNS where TABLE_SCHEMA = database() and TABLE_NAME = :t and COLUMN_NAME = :c",

@@ -25,6 +25,7 @@ NULL) are not compared. updated_at is never compared.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -195,7 +196,7 @@ class _Sum60:
         return str(self.total)
 
 
-class Dialect:
+class Dialect(ABC):
     """SQL for the canonical row text in one database. Expressions are for sqlalchemy.text()."""
 
     name = ""
@@ -203,11 +204,13 @@ class Dialect:
     def quote(self, ident: str) -> str:
         return quote_ident(ident)
 
+    @abstractmethod
     def field(self, kind: str, col: str) -> str:
-        raise NotImplementedError
+        """Each database renders it its own way."""
 
+    @abstractmethod
     def encode(self, expr: str) -> str:
-        raise NotImplementedError
+        """Each database renders it its own way."""
 
     def concat(self, parts: Sequence[str]) -> str:
         return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
@@ -218,8 +221,9 @@ class Dialect:
     def prefix(self, expr: str, digits: int) -> str:
         return f"substr({expr}, 1, {int(digits)})"
 
+    @abstractmethod
     def sum60(self, digest: str) -> str:
-        raise NotImplementedError
+        """Each database renders it its own way."""
 
     def prepare(self, conn: sa.Connection) -> None:
         """Per-connection setup before the queries."""
