@@ -1,6 +1,6 @@
 """The `olist-sync` flow: extract -> stage -> load -> gate -> merge -> docs and artifacts.
 
-The flow only wires tasks together; each stage lives in its own module under tasks/.
+The flow only wires tasks together; each task (tasks/) wraps a library function (olist_etl/).
 Parameters are plain values: the settings (with their secrets) are built from the environment
 here, in the entrypoint, so no password ever becomes a flow-run parameter stored by Prefect.
 """
@@ -18,21 +18,16 @@ from olist_etl.locking import sync_lock
 from olist_etl.runs import RunClock, error_line, record_run, rows_extracted, run_params, utcnow
 from olist_etl.settings import Settings
 from olist_etl.tables import TABLE_NAMES
-from tasks.extract import (
-    BACKFILL_TABLES,
-    PurchaseWindow,
-    empty_extract,
-    extract_purchase_range,
-    extract_since,
-    extract_table,
-    purchase_window,
-)
+from olist_etl.extract import BACKFILL_TABLES, PurchaseWindow, empty_extract, extract_since, purchase_window
+from olist_etl.gates.delta import GateFailed
+from olist_etl.report import SyncBlocked, blocked_run_params, summarize_run
+from olist_etl.stage import new_run_id
+from tasks.extract import extract_purchase_range, extract_table
+from tasks.gates import validate_delta_tables, validate_source_columns, validate_staged_parts
 from tasks.load import create_warehouse, load_table
 from tasks.merge import has_promoted_run, promote, read_watermarks
-from tasks.report import SyncBlocked, blocked_run_params, publish_run_artifacts, quarantine_run, summarize_run
-from tasks.stage import new_run_id, write_manifest
-from tasks.validate import GateFailed, validate_delta_tables
-from tasks.validate_staged import validate_source_columns, validate_staged_parts
+from tasks.report import publish_run_artifacts, quarantine_run
+from tasks.stage import write_manifest
 
 
 # Blocked (a gate failed), failed and crashed runs notify through OLIST_NOTIFY_BLOCK when it is set.

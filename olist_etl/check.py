@@ -32,7 +32,7 @@ from olist_etl.tables import TABLES, UPDATED_AT, quote_ident, quote_mysql_ident
 CONNECT_TIMEOUT = 5
 # The three warehouse schemas the DDL creates (sql/warehouse/ddl/schemas.sql).
 WAREHOUSE_SCHEMAS = ("staging_layer", "user_access_layer", "etl_control")
-# The shape tasks/load.py accepts for Redshift's COPY (kept here: that module imports Prefect).
+# The shape olist_etl/load.py accepts for Redshift's COPY (kept here: that module imports Prefect).
 _IAM_ROLE = re.compile(r"^arn:aws:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]+$")
 # MySQL privileges a sync needs on the source (USAGE is "no privilege").
 _NEEDED_SOURCE_PRIVILEGES = {"SELECT", "USAGE"}

@@ -1,4 +1,4 @@
-"""Progress on the terminal: what tasks/progress.py sends to the Prefect UI, shown on stderr too.
+"""Progress on the terminal: what olist_etl/progress.py sends to the Prefect UI, shown on stderr too.
 
 On a TTY, rich progress bars (rows, parts, rate, ETA when the total is known); otherwise plain
 lines, at most one every PLAIN_INTERVAL seconds per table plus one when it is done. Always stderr,

@@ -1,10 +1,10 @@
 """Run history: every sync recorded in etl_control.runs, and the quarantined batches of blocked runs.
 
-A promoted run is recorded by tasks/merge.py inside the promote transaction (run_params builds its
+A promoted run is recorded by olist_etl/merge.py inside the promote transaction (run_params builds its
 row); a blocked, failed or cancelled run is recorded here after the fact, in its own small
 transaction, and a failure to record it is logged, never raised, so it cannot hide the run's own
 error. `olist-etl runs` and `olist-etl quarantine list|show` read what this module and
-tasks/report.py (quarantine_run, the summary) wrote. No Prefect import: the CLI's read commands
+olist_etl/report.py (quarantine_run, the summary) wrote. No Prefect import: the CLI's read commands
 stay fast.
 """
 
@@ -43,7 +43,7 @@ RUN_COLUMNS = (
     "run_id", "mode", "status", "started_at", "finished_at", "rows_promoted", "rows_extracted",
     "phase_seconds", "failed_gate", "critical_failures", "quarantine_key", "error_message",
 )
-# Run ids are made by tasks/stage.py new_run_id; anything else could walk out of quarantine/.
+# Run ids are made by olist_etl/stage.py new_run_id; anything else could walk out of quarantine/.
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
 

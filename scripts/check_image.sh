@@ -9,6 +9,6 @@ docker build -t "$tag" .
 trap 'docker rmi -f "$tag" >/dev/null' EXIT
 uid=$(docker run --rm "$tag" id -u)
 [ "$uid" != "0" ] || { echo "the image runs as root" >&2; exit 1; }
-docker run --rm "$tag" python -c "import flows.olist_sync, olist_etl.cli; print('flow importable')"
+docker run --rm "$tag" python -c "import flows.olist_sync, olist_etl.app.cli; print('flow importable')"
 docker run --rm "$tag" prefect --version
 echo "image $tag: builds, runs as uid $uid, flow importable"

@@ -199,10 +199,10 @@ def warehouse(postgres_url, olist_home, tmp_path):
     """A PostgreSQL warehouse with every schema created: (settings, engine, local staging area)."""
     from olist_etl.db import warehouse_engine
     from olist_etl.staging import LocalStaging
-    from tasks.load import create_warehouse
+    from olist_etl.load import create_warehouse
 
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=(tmp_path / "staging").as_uri())
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     engine = warehouse_engine(settings)
     yield settings, engine, LocalStaging(tmp_path / "staging")
     engine.dispose()

@@ -9,7 +9,7 @@ import json
 
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from tests.helpers import table_checksums
 
 

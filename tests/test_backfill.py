@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from tests.helpers import assert_tables_unchanged, row_count, table_checksums
 
 FACT_OF = {"orders": "fact_orders", "order_items": "fact_order_items", "order_payments": "fact_payments", "order_reviews": "fact_reviews"}

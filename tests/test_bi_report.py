@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from olist_etl.bi_report import BAR_COLOR, SECTIONS, ReportError, warehouse_label, write_report
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.settings import SecretUrl
 from tests.conftest import make_settings
 from tests.test_data_docs_browser import PNG_MAGIC, chromium

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.check import run_checks
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.db import source_engine
 from olist_etl.source import create_source_schema
 from tests.conftest import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, make_settings

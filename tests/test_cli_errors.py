@@ -18,7 +18,7 @@ from importlib.metadata import version
 
 import pytest
 
-from olist_etl.cli import build_parser
+from olist_etl.app.cli import build_parser
 from olist_etl.settings import Settings
 
 PASSWORD = "s3cr3t-Pw"
@@ -33,7 +33,7 @@ def closed_port() -> int:
 def run_cli(args: list[str], env: dict, cwd, timeout: float = 60) -> tuple[int, str, str, float]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "olist_etl.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "olist_etl.app.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
     return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started
 
@@ -140,14 +140,14 @@ def test_an_unparseable_url_is_not_echoed(base_env, tmp_path):
 
 
 def test_version_is_the_installed_package_version(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "olist_etl.cli", "--version"], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "olist_etl.app.cli", "--version"], capture_output=True, text=True, cwd=tmp_path)
 
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"olist-etl {version('olist-etl')}"
 
 
 def test_help_lists_the_exit_codes(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "olist_etl.cli", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "olist_etl.app.cli", "--help"], capture_output=True, text=True, cwd=tmp_path)
 
     assert proc.returncode == 0
     text = proc.stdout

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.locking import LOCK_KEY, SyncAlreadyRunning, sync_lock
 from tests.conftest import POSTGRES_ADMIN_URL, make_settings
 from tests.helpers import assert_tables_unchanged, table_checksums
@@ -45,7 +45,7 @@ def _settings(env: dict):
 
 def _sync_process(env: dict, mode: str, **extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "olist_etl.cli", "sync", "--mode", mode, "--json"],
+        [sys.executable, "-m", "olist_etl.app.cli", "sync", "--mode", mode, "--json"],
         env={**os.environ, **env, **extra}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

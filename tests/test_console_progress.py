@@ -10,7 +10,7 @@ import re
 import pytest
 
 from olist_etl import console
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.tables import TABLE_NAMES
 
 
@@ -75,7 +75,7 @@ def test_plain_lines_are_throttled_per_table_and_the_done_line_always_prints():
 
 
 def test_prefect_side_progress_reaches_stderr_and_never_stdout(monkeypatch, capsys):
-    from tasks.progress import Progress
+    from olist_etl.progress import Progress
 
     monkeypatch.setattr(console, "_display", None)  # chosen again: pytest's stderr is not a TTY
     progress = Progress("load", "order_items", "test rows", total=20)  # outside a flow: no artifacts

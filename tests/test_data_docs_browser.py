@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from olist_etl.staging import open_staging
-from tasks.validate import GateFailed
-from tasks.validate_staged import run_staged_gate
+from olist_etl.gates.delta import GateFailed
+from olist_etl.gates.staged import run_staged_gate
 from tests.conftest import make_settings, unavailable
 from tests.test_gate_staged import clean_rows, stage
 

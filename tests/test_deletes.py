@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from olist_etl.deleted_keys import write_deleted_keys
 from olist_etl.tables import TABLE_NAMES, get_table
-from tasks.load import load_table
-from tasks.merge import promote
+from olist_etl.load import load_table
+from olist_etl.merge import promote
 from tests.helpers import assert_tables_unchanged, table_checksums
 from tests.warehouse_support import hexid, stage_run
 
@@ -68,8 +68,8 @@ def promote_run(settings, area, run_id: str, rows: dict, *, mode: str, deleted: 
         key, count = write_deleted_keys(area, run_id, get_table(table), keys)
         manifest["tables"][table]["deletes"] = {"scope": "listed", "key": key, "rows": count}
     for name in TABLE_NAMES:
-        load_table.fn(settings, manifest, name)
-    return promote.fn(settings, manifest)
+        load_table(settings, manifest, name)
+    return promote(settings, manifest)
 
 
 def fetch(engine, sql: str, **params) -> list[tuple]:
@@ -209,10 +209,10 @@ def test_a_backfill_marks_the_deleted_facts_of_the_orders_in_its_range_only(ware
     manifest = stage_run(area, "r2", in_range, mode="backfill")
     manifest["purchased"] = {"from": PURCHASE.date().isoformat(), "to": PURCHASE.date().isoformat()}
     for name in TABLE_NAMES:
-        load_table.fn(settings, manifest, name)
+        load_table(settings, manifest, name)
 
     # Act
-    affected = promote.fn(settings, manifest)
+    affected = promote(settings, manifest)
 
     # Assert: O1's payment is marked; O3's, outside the range, waits for a full or incremental run.
     assert fetch(engine, "select order_id, payment_sequential from user_access_layer.fact_payments "

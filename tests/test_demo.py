@@ -21,7 +21,7 @@ def test_demo_runs_end_to_end_on_the_embedded_defaults(olist_home, prefect_api):
     try:
         # Act
         proc = subprocess.run(
-            [sys.executable, "-m", "olist_etl.cli", "demo", "--scale", "0.005", "--seed", "1"],
+            [sys.executable, "-m", "olist_etl.app.cli", "demo", "--scale", "0.005", "--seed", "1"],
             capture_output=True, text=True, env=env, cwd=olist_home, timeout=900,
         )
 
@@ -47,7 +47,7 @@ def test_demo_refuses_a_scale_of_zero(olist_home):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OLIST_")}
     env["OLIST_HOME"] = str(olist_home)
     proc = subprocess.run(
-        [sys.executable, "-m", "olist_etl.cli", "demo", "--scale", "0"],
+        [sys.executable, "-m", "olist_etl.app.cli", "demo", "--scale", "0"],
         capture_output=True, text=True, env=env, cwd=olist_home, timeout=120,
     )
     assert proc.returncode == 1

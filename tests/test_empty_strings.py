@@ -1,4 +1,4 @@
-"""'' and NULL stay apart from the source to the warehouse (tasks/stage.py's CSV dialect).
+"""'' and NULL stay apart from the source to the warehouse (olist_etl/stage.py's CSV dialect).
 
 The staged parts write NULL as the unquoted marker NULL_MARKER and '' as an empty field; a value
 equal to the marker is quoted. A real MariaDB source is synced into a real PostgreSQL warehouse
@@ -14,11 +14,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.staging import open_staging
-from tasks.stage import NULL_MARKER, StagedCsvReader, StagedCsvWriter
-from tasks.validate import GateFailed
-from tasks.validate_staged import run_staged_gate
+from olist_etl.stage import NULL_MARKER, StagedCsvReader, StagedCsvWriter
+from olist_etl.gates.delta import GateFailed
+from olist_etl.gates.staged import run_staged_gate
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from olist_etl.db import source_engine
 from olist_etl.source.schema import create_source_schema
 from olist_etl.staging import open_staging
-from tasks.extract import (
+from olist_etl.extract import (
     BACKFILL_TABLES,
     PurchaseWindow,
     extract_purchase_range,
@@ -21,7 +21,7 @@ from tasks.extract import (
     extract_table,
     purchase_window,
 )
-from tasks.stage import StagedCsvReader, read_manifest, write_manifest
+from olist_etl.stage import StagedCsvReader, read_manifest, write_manifest
 from tests.conftest import make_settings
 
 ORDER_SQL = sa.text(
@@ -57,7 +57,7 @@ def staged_rows(settings, extract) -> list[list[str]]:
 
 
 def test_full_extract_stages_every_row_in_parts(source_settings):
-    extract = extract_table.fn(source_settings, "run-full", "orders", None)
+    extract = extract_table(source_settings, "run-full", "orders", None)
 
     assert extract.rows == 10
     assert [p.rows for p in extract.parts] == [4, 4, 2]
@@ -69,13 +69,13 @@ def test_full_extract_stages_every_row_in_parts(source_settings):
 
 
 def test_incremental_extract_takes_only_rows_changed_after_the_bound(source_settings):
-    full = extract_table.fn(source_settings, "run-1", "orders", None)
+    full = extract_table(source_settings, "run-1", "orders", None)
     time.sleep(0.05)
     with source_engine(source_settings).begin() as conn:
         conn.execute(sa.text("update orders set order_status = 'shipped' where order_id = :o"), {"o": f"{3:032x}"})
 
     since = full.high_watermark
-    changed = extract_table.fn(source_settings, "run-2", "orders", since)
+    changed = extract_table(source_settings, "run-2", "orders", since)
 
     assert changed.rows == 1
     assert staged_rows(source_settings, changed)[0][:3] == [f"{3:032x}", f"{103:032x}", "shipped"]
@@ -83,14 +83,14 @@ def test_incremental_extract_takes_only_rows_changed_after_the_bound(source_sett
 
 
 def test_incremental_extract_with_nothing_new_stages_nothing(source_settings):
-    full = extract_table.fn(source_settings, "run-1", "orders", None)
-    again = extract_table.fn(source_settings, "run-2", "orders", full.high_watermark)
+    full = extract_table(source_settings, "run-1", "orders", None)
+    again = extract_table(source_settings, "run-2", "orders", full.high_watermark)
     assert again.rows == 0 and again.parts == []
     assert again.high_watermark == full.high_watermark
 
 
 def test_empty_table_has_no_watermark(source_settings):
-    extract = extract_table.fn(source_settings, "run-1", "sellers", None)
+    extract = extract_table(source_settings, "run-1", "sellers", None)
     assert extract.rows == 0 and extract.high_watermark is None
 
 
@@ -106,8 +106,8 @@ def test_lookback_moves_the_lower_bound_back():
 
 
 def test_manifest_lists_every_table_with_parts_and_counts(source_settings):
-    extracts = [extract_table.fn(source_settings, "run-m", t, None) for t in ("orders", "sellers")]
-    write_manifest.fn(source_settings, "run-m", "full", extracts)
+    extracts = [extract_table(source_settings, "run-m", t, None) for t in ("orders", "sellers")]
+    write_manifest(source_settings, "run-m", "full", extracts)
 
     manifest = read_manifest(source_settings, "run-m")
     assert manifest["mode"] == "full"
@@ -183,7 +183,7 @@ def test_backfill_stages_the_orders_purchased_in_the_inclusive_range_and_the_row
 
     staged = {}
     for table in BACKFILL_TABLES:
-        extract = extract_purchase_range.fn(source_settings, "run-b", table, BACKFILL)
+        extract = extract_purchase_range(source_settings, "run-b", table, BACKFILL)
         assert extract.high_watermark is None and extract.since is None  # never moves a watermark
         assert extract.rows == len(staged_rows(source_settings, extract))
         staged[table] = sorted(tuple(r[:2]) for r in staged_rows(source_settings, extract))
@@ -201,7 +201,7 @@ def test_backfill_stages_the_orders_purchased_in_the_inclusive_range_and_the_row
 
 def test_backfill_refuses_a_table_it_cannot_slice_by_purchase_date(source_settings):
     with pytest.raises(ValueError, match="geolocation has no link to orders"):
-        extract_purchase_range.fn(source_settings, "run-b", "geolocation", BACKFILL)
+        extract_purchase_range(source_settings, "run-b", "geolocation", BACKFILL)
 
 
 def test_a_backfill_range_is_checked_with_messages_naming_the_parameter():
@@ -227,11 +227,11 @@ def test_a_backfill_range_is_checked_with_messages_naming_the_parameter():
 
 
 def test_extracts_outside_a_flow_run_create_no_progress_artifact(source_settings, monkeypatch):
-    import tasks.progress
+    import olist_etl.progress
 
     calls = []
-    monkeypatch.setattr(tasks.progress, "create_progress_artifact", lambda *a, **k: calls.append(a))
-    monkeypatch.setattr(tasks.progress, "update_progress_artifact", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(olist_etl.progress, "create_progress_artifact", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(olist_etl.progress, "update_progress_artifact", lambda *a, **k: calls.append(a))
 
-    assert extract_table.fn(source_settings, "run-p", "orders", None).rows == 10
+    assert extract_table(source_settings, "run-p", "orders", None).rows == 10
     assert calls == []

@@ -38,7 +38,7 @@ from olist_etl.db import source_engine
 from olist_etl.source import create_source_schema, seed_synthetic, simulate_changes
 from olist_etl.staging import open_staging, read_json
 from olist_etl.tables import TABLE_NAMES, quote_ident
-from tasks.merge import MERGE_STEPS
+from olist_etl.merge import MERGE_STEPS
 from tests.conftest import make_settings, mariadb_database, postgres_database, s3_bucket, unique_name
 from tests.helpers import table_checksums
 
@@ -252,7 +252,7 @@ def start_sync(env: dict, mode: str, logs: Path) -> subprocess.Popen:
     logs.mkdir(parents=True, exist_ok=True)
     name = unique_name(mode)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "olist_etl.cli", "sync", "--mode", mode, "--json"],
+        [sys.executable, "-m", "olist_etl.app.cli", "sync", "--mode", mode, "--json"],
         env=env, stdout=open(logs / f"{name}.out", "w"), stderr=open(logs / f"{name}.err", "w"), start_new_session=True,
     )
     proc.out_path, proc.err_path = logs / f"{name}.out", logs / f"{name}.err"  # type: ignore[attr-defined]

@@ -25,9 +25,8 @@ def test_task_runs_name_their_table_and_io_tasks_retry_with_backoff():
 
 
 def test_gates_never_retry():
+    from tasks.gates import validate_delta_tables, validate_source_columns, validate_staged_parts
     from tasks.merge import promote
-    from tasks.validate import validate_delta_tables
-    from tasks.validate_staged import validate_source_columns, validate_staged_parts
 
     # A gate that failed will fail again on the same data: a retry only delays the blocked run.
     for gate in (validate_source_columns, validate_staged_parts, validate_delta_tables, promote):
@@ -35,7 +34,7 @@ def test_gates_never_retry():
 
 
 def test_progress_outside_a_run_is_a_no_op():
-    from tasks.progress import Progress
+    from olist_etl.progress import Progress
 
     progress = Progress("load", "order_items", "rows", total=10)
     progress.update(5)
@@ -45,12 +44,12 @@ def test_progress_outside_a_run_is_a_no_op():
 
 @pytest.mark.integration
 def test_a_flow_run_drives_a_progress_artifact_per_table_and_stage_to_100(monkeypatch, olist_home, mariadb_url, postgres_url, prefect_api):
-    import tasks.progress
+    import olist_etl.progress
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
 
     from flows.olist_sync import olist_sync
-    from olist_etl.cli import main
+    from olist_etl.app.cli import main
 
     env = {
         "OLIST_HOME": str(olist_home),
@@ -63,13 +62,13 @@ def test_a_flow_run_drives_a_progress_artifact_per_table_and_stage_to_100(monkey
         monkeypatch.setenv(key, value)
     assert main(["seed-source", "--scale", "0.01", "--seed", "3"]) == 0
     sent: dict = {}
-    real_update = tasks.progress.update_progress_artifact
+    real_update = olist_etl.progress.update_progress_artifact
 
     def recording_update(artifact_id, progress, **kwargs):
         sent.setdefault(artifact_id, []).append(progress)
         return real_update(artifact_id, progress, **kwargs)
 
-    monkeypatch.setattr(tasks.progress, "update_progress_artifact", recording_update)
+    monkeypatch.setattr(olist_etl.progress, "update_progress_artifact", recording_update)
 
     state = olist_sync(mode="full", return_state=True)
 
@@ -104,8 +103,9 @@ def _failed_with(error: BaseException):
 def test_io_tasks_retry_transient_failures_only():
     from olist_etl.retrying import retry_transient_only
     from olist_etl.staging import StagingError
+    from olist_etl.load import LoadError
     from tasks.extract import extract_table
-    from tasks.load import LoadError, load_table
+    from tasks.load import load_table
     from tasks.stage import write_manifest
 
     for io_task in (extract_table, load_table, write_manifest):

@@ -1,4 +1,4 @@
-"""Gate 2 (tasks/validate.py) against a real PostgreSQL warehouse.
+"""Gate 2 (olist_etl/gates/delta.py) against a real PostgreSQL warehouse.
 
 Each test builds staging_layer (the nine delta tables, no constraints) and user_access_layer
 (the promoted keys the orphan checks also accept) in a fresh database, loads a small clean
@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from olist_etl.db import normalize_url
 from olist_etl.staging import open_staging, write_json
 from olist_etl.tables import TABLE_NAMES, TABLES, get_table, quote_ident
-from tasks.validate import (
+from olist_etl.gates.delta import (
     GATE_NAME,
     GateFailed,
     GateResult,
@@ -31,9 +31,9 @@ from tasks.validate import (
     run_delta_gate,
     suite_from_dict,
     suite_to_dict,
-    validate_delta_tables,
 )
-from tasks.stage import manifest_key
+from olist_etl.stage import manifest_key
+from tasks.gates import validate_delta_tables
 from tests.conftest import make_settings, unavailable
 
 pytestmark = pytest.mark.integration

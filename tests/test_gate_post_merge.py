@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tasks.merge import promote
-from tasks.validate import POST_MERGE_GATE, GateFailed, post_merge_suite_path, suite_from_dict
+from olist_etl.merge import promote
+from olist_etl.gates.delta import POST_MERGE_GATE, GateFailed, post_merge_suite_path, suite_from_dict
 from tests.helpers import assert_tables_unchanged
 from tests.test_merge import S1, T1, first_batch, hexid, load_run, snapshot
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypassed_the_gates(warehouse):
     settings, engine, area = warehouse
     suite_from_dict(json.loads(post_merge_suite_path().read_text()))  # a valid GX suite file
-    promote.fn(settings, load_run(settings, area, "r1", first_batch()))
+    promote(settings, load_run(settings, area, "r1", first_batch()))
     passed = json.loads((settings.home / "gate_results" / "r1" / f"{POST_MERGE_GATE}.json").read_text())
     assert passed["success"] is True and len(passed["results"][0]["expectations"]) == 27
     before = snapshot(engine)
@@ -28,7 +28,7 @@ def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypasse
     missing = hexid(9, "p")
     manifest = load_run(settings, area, "r2", {"order_items": [(hexid(1, "o"), 7, missing, S1, None, Decimal("1.00"), Decimal("0.10"), T1)]})
     with pytest.raises(GateFailed) as info:
-        promote.fn(settings, manifest)
+        promote(settings, manifest)
 
     failures = info.value.result.critical_failures
     assert [(f["table"], f["column"], f["unexpected_count"]) for f in failures] == [("fact_order_items", "product_id", 1)]

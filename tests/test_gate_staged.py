@@ -1,4 +1,4 @@
-"""Gate 1 (tasks/validate_staged.py): the staged CSV parts, streamed before anything is loaded.
+"""Gate 1 (olist_etl/gates/staged.py): the staged CSV parts, streamed before anything is loaded.
 
 Parts are written by the real PartWriter into a local folder or a moto S3 bucket, then one thing
 is broken (a value in the rows, or the bytes of a part) and the gate runs on the manifest.
@@ -18,9 +18,9 @@ import pytest
 from olist_etl.settings import Settings
 from olist_etl.staging import open_staging, read_json
 from olist_etl.tables import TABLE_NAMES, get_table
-from tasks.stage import PartWriter, TableExtract
-from tasks.validate import GateFailed, suite_from_dict
-from tasks.validate_staged import (
+from olist_etl.stage import PartWriter, TableExtract
+from olist_etl.gates.delta import GateFailed, suite_from_dict
+from olist_etl.gates.staged import (
     GATE_NAME,
     load_staged_suite,
     rejects_key,
@@ -118,7 +118,7 @@ def test_staged_suite_without_severity_is_rejected(tmp_path, monkeypatch):
     folder = tmp_path / "expectations" / "staged"
     folder.mkdir(parents=True)
     (folder / "orders.json").write_text(json.dumps(document))
-    monkeypatch.setattr("tasks.validate_staged.resource_dir", lambda name: tmp_path / name)
+    monkeypatch.setattr("olist_etl.gates.staged.resource_dir", lambda name: tmp_path / name)
     with pytest.raises(ValueError, match="severity"):
         load_staged_suite("orders")
 

@@ -13,8 +13,8 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
-from olist_etl.demo import demo_source_refusal, uses_own_sqlite
+from olist_etl.app.cli import main
+from olist_etl.app.demo import demo_source_refusal, uses_own_sqlite
 from olist_etl.settings import mask_url
 from olist_etl.source.schema import SEED_MARKER, existing_tables, name_some, read_seed_marker
 from olist_etl.tables import TABLE_NAMES

@@ -19,7 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from olist_etl.db import libpq_url
-from olist_etl.demo import demo_closing
+from olist_etl.app.demo import demo_closing
 from tests.conftest import make_settings, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,7 +148,7 @@ def psql() -> str:
 def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OLIST_")}
     environ.update(OLIST_HOME=str(home), **env)
-    return subprocess.run([sys.executable, "-m", "olist_etl.cli", *args], cwd=home, env=environ, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "olist_etl.app.cli", *args], cwd=home, env=environ, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.integration

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from olist_etl.db import warehouse_engine
 from olist_etl.staging import LocalStaging, open_staging, read_json
-from tasks import load as load_module
-from tasks.load import LoadError, create_warehouse, load_table, write_copy_manifest
+from olist_etl import load as load_module
+from olist_etl.load import LoadError, create_warehouse, load_table, write_copy_manifest
 from tests.conftest import make_settings
 from tests.helpers import table_checksums
 from tests.warehouse_support import hexid, stage_run
@@ -46,7 +46,7 @@ def test_text_round_trips_byte_for_byte(warehouse):
     manifest = stage_run(area, "r1", {"customers": _customers(TRICKY_CITIES)})
 
     # Act
-    loaded = load_table.fn(settings, manifest, "customers")
+    loaded = load_table(settings, manifest, "customers")
 
     # Assert
     assert loaded == len(TRICKY_CITIES)
@@ -62,7 +62,7 @@ def test_utf8_split_across_copy_chunks_still_loads(warehouse, monkeypatch):
     manifest = stage_run(area, "r1", {"customers": _customers(TRICKY_CITIES)})
 
     # Act
-    load_table.fn(settings, manifest, "customers")
+    load_table(settings, manifest, "customers")
 
     # Assert
     got = _fetch(engine, "select customer_city from staging_layer.customers order by customer_id")
@@ -80,8 +80,8 @@ def test_types_nulls_money_and_floats_round_trip(warehouse):
     manifest = stage_run(area, "r1", {"order_items": items, "geolocation": points})
 
     # Act
-    load_table.fn(settings, manifest, "order_items")
-    load_table.fn(settings, manifest, "geolocation")
+    load_table(settings, manifest, "order_items")
+    load_table(settings, manifest, "geolocation")
 
     # Assert
     got = _fetch(engine, "select shipping_limit_date, price, freight_value from staging_layer.order_items order by order_id")
@@ -96,11 +96,11 @@ def test_types_nulls_money_and_floats_round_trip(warehouse):
 def test_multi_part_load_replaces_the_previous_delta(warehouse):
     # Arrange: an earlier run already loaded 3 rows.
     settings, engine, area = warehouse
-    load_table.fn(settings, stage_run(area, "r0", {"customers": _customers(["a", "b", "c"])}), "customers")
+    load_table(settings, stage_run(area, "r0", {"customers": _customers(["a", "b", "c"])}), "customers")
     manifest = stage_run(area, "r1", {"customers": _customers([f"city {i}" for i in range(25)])}, part_rows=10)
 
     # Act
-    loaded = load_table.fn(settings, manifest, "customers")
+    loaded = load_table(settings, manifest, "customers")
 
     # Assert
     assert len(manifest["tables"]["customers"]["parts"]) == 3
@@ -111,11 +111,11 @@ def test_multi_part_load_replaces_the_previous_delta(warehouse):
 def test_empty_incremental_table_empties_the_delta(warehouse):
     # Arrange
     settings, engine, area = warehouse
-    load_table.fn(settings, stage_run(area, "r0", {"customers": _customers(["a"])}), "customers")
+    load_table(settings, stage_run(area, "r0", {"customers": _customers(["a"])}), "customers")
     manifest = stage_run(area, "r1", {})
 
     # Act
-    loaded = load_table.fn(settings, manifest, "customers")
+    loaded = load_table(settings, manifest, "customers")
 
     # Assert
     assert loaded == 0
@@ -126,7 +126,7 @@ def test_bad_value_names_table_part_line_column_and_value_and_changes_nothing(wa
     # Arrange: a good run is loaded; the next run's second part has a bad timestamp on its line 3.
     settings, engine, area = warehouse
     good = [(hexid(i, "o"), hexid(i, "c"), "delivered", T0, None, None, None, T0, T0) for i in range(4)]
-    load_table.fn(settings, stage_run(area, "r0", {"orders": good}), "orders")
+    load_table(settings, stage_run(area, "r0", {"orders": good}), "orders")
     before = table_checksums(engine, "staging_layer")
     rows = list(good)
     rows[3] = (hexid(3, "o"), hexid(3, "c"), "delivered", "not-a-date", None, None, None, T0, T0)
@@ -135,7 +135,7 @@ def test_bad_value_names_table_part_line_column_and_value_and_changes_nothing(wa
 
     # Act
     with pytest.raises(LoadError) as caught:
-        load_table.fn(settings, manifest, "orders")
+        load_table(settings, manifest, "orders")
 
     # Assert
     message = str(caught.value)
@@ -147,7 +147,7 @@ def test_bad_value_names_table_part_line_column_and_value_and_changes_nothing(wa
 def test_row_count_mismatch_names_both_counts_and_changes_nothing(warehouse):
     # Arrange: the manifest claims more rows than the part holds.
     settings, engine, area = warehouse
-    load_table.fn(settings, stage_run(area, "r0", {"customers": _customers(["a"])}), "customers")
+    load_table(settings, stage_run(area, "r0", {"customers": _customers(["a"])}), "customers")
     before = table_checksums(engine, "staging_layer")
     manifest = stage_run(area, "r1", {"customers": _customers(["x", "y"])})
     manifest["tables"]["customers"]["rows"] = 3
@@ -155,7 +155,7 @@ def test_row_count_mismatch_names_both_counts_and_changes_nothing(warehouse):
 
     # Act
     with pytest.raises(LoadError) as caught:
-        load_table.fn(settings, manifest, "customers")
+        load_table(settings, manifest, "customers")
 
     # Assert
     assert "customers" in str(caught.value) and "2" in str(caught.value) and "3" in str(caught.value)
@@ -170,7 +170,7 @@ def test_manifest_columns_must_match_the_catalog(warehouse):
 
     # Act / Assert
     with pytest.raises(LoadError, match="differ from the catalog"):
-        load_table.fn(settings, manifest, "customers")
+        load_table(settings, manifest, "customers")
 
 
 def test_header_that_differs_from_the_columns_is_refused(warehouse):
@@ -188,7 +188,7 @@ def test_header_that_differs_from_the_columns_is_refused(warehouse):
 
     # Act
     with pytest.raises(LoadError) as caught:
-        load_table.fn(settings, manifest, "customers")
+        load_table(settings, manifest, "customers")
 
     # Assert
     assert "customers" in str(caught.value) and key in str(caught.value)
@@ -199,18 +199,18 @@ def test_unknown_table_is_refused(warehouse):
     settings, engine, area = warehouse
     manifest = stage_run(area, "r1", {})
     with pytest.raises(KeyError, match="unknown Olist table"):
-        load_table.fn(settings, manifest, "orders; drop table x")
+        load_table(settings, manifest, "orders; drop table x")
 
 
 def test_load_from_s3_staging(postgres_url, olist_home, s3_staging_url):
     # Arrange
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=s3_staging_url)
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     area = open_staging(s3_staging_url)
     manifest = stage_run(area, "r1", {"customers": _customers(TRICKY_CITIES)}, part_rows=3)
 
     # Act
-    loaded = load_table.fn(settings, manifest, "customers")
+    loaded = load_table(settings, manifest, "customers")
 
     # Assert
     engine = warehouse_engine(settings)
@@ -254,7 +254,7 @@ def test_redshift_load_without_iam_role_is_refused_before_connecting(olist_home,
 
     # Act / Assert
     with pytest.raises(LoadError, match="IAM role"):
-        load_table.fn(settings, manifest, "customers")
+        load_table(settings, manifest, "customers")
 
 
 class _CopyFailing:

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from olist_etl.staging import LocalStaging
 from olist_etl.tables import TABLE_NAMES
-from tasks.load import create_warehouse, load_table
-from tasks.merge import PromoteError, promote, read_watermarks
-from tasks.validate import POST_MERGE_GATE
+from olist_etl.load import create_warehouse, load_table
+from olist_etl.merge import PromoteError, promote, read_watermarks
+from olist_etl.gates.delta import POST_MERGE_GATE
 from tests.conftest import make_settings
 from tests.helpers import assert_tables_unchanged, table_checksums
 from tests.warehouse_support import hexid, stage_run
@@ -86,12 +86,12 @@ def first_batch() -> dict[str, list[tuple]]:
 def load_run(settings, area, run_id: str, rows: dict) -> dict:
     manifest = stage_run(area, run_id, rows)
     for name in TABLE_NAMES:
-        load_table.fn(settings, manifest, name)
+        load_table(settings, manifest, name)
     return manifest
 
 
 def run(settings, area, run_id: str, rows: dict) -> dict[str, int]:
-    return promote.fn(settings, load_run(settings, area, run_id, rows))
+    return promote(settings, load_run(settings, area, run_id, rows))
 
 
 def fetch(engine, sql: str, **params) -> list[tuple]:
@@ -188,11 +188,11 @@ def test_promoting_the_same_batch_twice_changes_nothing(warehouse):
     # Arrange
     settings, engine, area = warehouse
     manifest = load_run(settings, area, "r1", first_batch())
-    promote.fn(settings, manifest)
+    promote(settings, manifest)
     before = snapshot(engine)
 
     # Act
-    affected = promote.fn(settings, manifest)
+    affected = promote(settings, manifest)
 
     # Assert
     assert {k: v for k, v in affected.items() if k in MERGE_STEP_NAMES} == dict.fromkeys(MERGE_STEP_NAMES, 0)
@@ -318,7 +318,7 @@ def test_failing_merge_rolls_back_every_table_and_the_watermarks(warehouse):
 
     # Act
     with pytest.raises(PromoteError, match="fact_orders"):
-        promote.fn(settings, manifest)
+        promote(settings, manifest)
 
     # Assert
     after = snapshot(engine)
@@ -339,7 +339,7 @@ def test_missing_target_table_rolls_back_everything(warehouse):
 
     # Act
     with pytest.raises(PromoteError, match="fact_reviews"):
-        promote.fn(settings, manifest)
+        promote(settings, manifest)
 
     # Assert
     assert snapshot(engine) == before
@@ -353,7 +353,7 @@ def test_promote_refuses_a_run_that_is_not_loaded(warehouse):
 
     # Act / Assert
     with pytest.raises(PromoteError, match="load the run before promoting"):
-        promote.fn(settings, manifest)
+        promote(settings, manifest)
     assert fetch(engine, "select count(*) from user_access_layer.customer_account") == [(0,)]
 
 
@@ -365,18 +365,18 @@ def test_read_watermarks(postgres_url, olist_home, tmp_path):
     area = LocalStaging(tmp_path / "staging")
 
     # Act / Assert: no schema yet -> every table None.
-    assert read_watermarks.fn(settings) == dict.fromkeys(TABLE_NAMES, None)
+    assert read_watermarks(settings) == dict.fromkeys(TABLE_NAMES, None)
 
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     run(settings, area, "r1", {"orders": [order(O1, "shipped", datetime(2018, 2, 27), T1)],
                                "customers": first_batch()["customers"]})
-    watermarks = read_watermarks.fn(settings)
+    watermarks = read_watermarks(settings)
     assert watermarks["orders"] == T1 and watermarks["customers"] == T0
     assert all(watermarks[name] is None for name in TABLE_NAMES if name not in ("orders", "customers"))
 
     # A late run with an older watermark does not move it back.
     run(settings, area, "r0", {"orders": [order(O2, "shipped", datetime(2018, 2, 27), T0)]})
-    assert read_watermarks.fn(settings)["orders"] == T1
+    assert read_watermarks(settings)["orders"] == T1
 
 
 def new_order(order_id: str, customer_id: str, purchase: datetime, updated_at: datetime, product=P1, seller=S1) -> dict:
@@ -530,11 +530,11 @@ def test_rerunning_a_change_changes_nothing_and_rows_set_back_are_synced(warehou
          "sellers": [(S1, "20040", "rio de janeiro", "RJ", moved_at)]},
         new_order(O3, C1, datetime(2018, 3, 6), T1),
     ))
-    promote.fn(settings, move)
+    promote(settings, move)
     before = snapshot(engine)["star"]
 
     # Act: the same batch again (a re-run) changes nothing ...
-    again = promote.fn(settings, move)
+    again = promote(settings, move)
     unchanged = snapshot(engine)["star"]
     # ... then the source rows are set back to what they were before the move, with their old
     # updated_at (a restore from backup, a clock set back).

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from olist_etl.resources import resource_dir
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging
-from tasks.validate import describe_failure
+from olist_etl.gates.delta import describe_failure
 from tests.conftest import mariadb_database, postgres_database
 from tests import pipeline_support
 from tests.pipeline_support import cli, cli_json_err

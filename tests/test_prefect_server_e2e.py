@@ -25,7 +25,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from tests.helpers import assert_tables_unchanged, table_checksums
 from tests.test_backfill import purchase_days
 from tests.test_sync_e2e import assert_facts_match_source, fact_counts, watermarks
@@ -295,7 +295,7 @@ def test_deployments_run_through_a_real_server_and_worker(tmp_path, monkeypatch,
         # Arrange: credentials as blocks, and a worker whose environment holds no URL and no AWS key.
         stack.stop(worker)
         created = subprocess.run(
-            [sys.executable, "-m", "olist_etl.cli", "blocks", "create"], cwd=ROOT, env=stack.env,
+            [sys.executable, "-m", "olist_etl.app.cli", "blocks", "create"], cwd=ROOT, env=stack.env,
             capture_output=True, text=True, timeout=CLI_SECONDS,
         )
         assert created.returncode == 0, created.stderr[-3000:]

@@ -27,7 +27,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from tests.helpers import assert_tables_unchanged, table_checksums
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ from sqlglot import exp
 
 from olist_etl.sqlfiles import render, statements
 from olist_etl.tables import TABLE_NAMES
-from tasks.load import ddl_sql, redshift_copy_sql
-from tasks.merge import DELETE_TARGETS, PURCHASE_RANGE_TABLES, mark_deleted_sql, merge_sql
-from tasks.stage import NULL_MARKER
+from olist_etl.load import ddl_sql, redshift_copy_sql
+from olist_etl.merge import DELETE_TARGETS, PURCHASE_RANGE_TABLES, mark_deleted_sql, merge_sql
+from olist_etl.stage import NULL_MARKER
 
 GOLDEN = Path(__file__).parent / "golden" / "redshift"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -228,7 +228,7 @@ def test_the_next_sync_after_failures_promotes_and_is_listed_first(world):
 
 def test_an_older_warehouse_gets_the_run_history_columns(postgres_url, olist_home):
     from olist_etl.runs import RunsError, list_runs
-    from tasks.load import create_warehouse
+    from olist_etl.load import create_warehouse
 
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url)
     engine = sa.create_engine(postgres_url)
@@ -244,7 +244,7 @@ def test_an_older_warehouse_gets_the_run_history_columns(postgres_url, olist_hom
     with pytest.raises(RunsError, match="lacks the columns rows_extracted, phase_seconds"):
         list_runs(settings)
 
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     (run,) = list_runs(settings)
     engine.dispose()
     assert (run["run_id"], run["status"], run["rows_promoted"], run["duration_seconds"]) == ("old-run", "promoted", 7, 60.0)

@@ -11,7 +11,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from tests.conftest import MARIADB_ADMIN_URL, unique_name
 
 pytestmark = pytest.mark.integration
@@ -59,10 +59,10 @@ def test_passwords_never_appear_in_output_files_or_artifacts(read_only_source, p
     env = dict(os.environ, OLIST_HOME=str(olist_home), OLIST_SOURCE_URL=ro_source, OLIST_WAREHOUSE_URL=warehouse_url)
 
     # Act: a promoted sync, then a failing one (wrong warehouse database) whose error is printed.
-    ok = subprocess.run([sys.executable, "-m", "olist_etl.cli", "sync", "--mode", "full", "--json"],
+    ok = subprocess.run([sys.executable, "-m", "olist_etl.app.cli", "sync", "--mode", "full", "--json"],
                         capture_output=True, text=True, env=env, timeout=600)
     bad_env = dict(env, OLIST_WAREHOUSE_URL=warehouse_url.rsplit("/", 1)[0] + "/no_such_db_" + unique_name("x"))
-    failed = subprocess.run([sys.executable, "-m", "olist_etl.cli", "sync", "--mode", "full", "--json"],
+    failed = subprocess.run([sys.executable, "-m", "olist_etl.app.cli", "sync", "--mode", "full", "--json"],
                             capture_output=True, text=True, env=bad_env, timeout=600)
 
     # Assert: the extract worked with SELECT only; no password anywhere a user or analyst can read.

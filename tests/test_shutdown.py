@@ -76,7 +76,7 @@ def start_sync(env: dict, logs: Path) -> subprocess.Popen:
     n = len(list(logs.glob("*.err")))
     out, err = logs / f"sync-{n}.out", logs / f"sync-{n}.err"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "olist_etl.cli", "sync", "--mode", "full", "--json"],
+        [sys.executable, "-m", "olist_etl.app.cli", "sync", "--mode", "full", "--json"],
         env=env, stdout=open(out, "w"), stderr=open(err, "w"), start_new_session=True,
     )
     proc.err_path = err  # type: ignore[attr-defined]

@@ -142,8 +142,8 @@ def test_key_enforced_only_by_a_unique_index_on_the_key_or_a_not_null_part_of_it
 def test_sqlite_seeded_source_passes_and_a_numeric_zip_column_blocks(tmp_path):
     from olist_etl.db import source_engine
     from olist_etl.source import create_source_schema, seed_synthetic
-    from tasks.validate import GateFailed
-    from tasks.validate_staged import run_source_columns_gate
+    from olist_etl.gates.delta import GateFailed
+    from olist_etl.gates.staged import run_source_columns_gate
 
     settings = make_settings(tmp_path, source_url=f"sqlite:///{tmp_path / 'source.sqlite'}", warehouse_url=None)
     engine = source_engine(settings)
@@ -184,8 +184,8 @@ def _staged_items(area, run_id: str, price: Decimal) -> dict:
 @pytest.mark.parametrize("price, blocked", [(Decimal("9999999999.99"), False), (Decimal("10000000000.00"), True)])
 def test_staged_money_beyond_numeric_12_2_is_blocked_by_gate_1_naming_the_column(tmp_path, price, blocked):
     from olist_etl.staging import LocalStaging
-    from tasks.validate import GateFailed
-    from tasks.validate_staged import run_staged_gate
+    from olist_etl.gates.delta import GateFailed
+    from olist_etl.gates.staged import run_staged_gate
 
     settings = make_settings(tmp_path, source_url="sqlite://", warehouse_url=None, staging_url=(tmp_path / "staging").as_uri())
     manifest = _staged_items(LocalStaging(tmp_path / "staging"), "run-range", price)
@@ -337,7 +337,7 @@ def test_a_lossless_type_change_promotes(pipeline, case):
 def test_a_table_without_updated_at_is_a_warning_not_a_failure(pipeline):
     from pathlib import Path
 
-    from tasks.validate_staged import run_source_columns_gate
+    from olist_etl.gates.staged import run_source_columns_gate
 
     seeded = pipeline.column_type("product_category_name_translation", "updated_at")
     pipeline.execute("alter table product_category_name_translation drop column updated_at")

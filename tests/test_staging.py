@@ -9,7 +9,7 @@ import io
 import pytest
 
 from olist_etl.staging import LocalStaging, S3Staging, open_staging, read_json, write_json
-from tasks.stage import NULL_MARKER, PartWriter, new_run_id
+from olist_etl.stage import NULL_MARKER, PartWriter, new_run_id
 
 TRICKY_TEXT = 'Ótimo, "chegou" rápido\nrecomendo 👍, obrigado'
 

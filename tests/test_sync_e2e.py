@@ -11,7 +11,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.staging import open_staging
 from olist_etl.tables import TABLE_NAMES
 from tests.helpers import assert_tables_unchanged, table_checksums
@@ -150,7 +150,7 @@ def test_an_orphan_order_item_blocks_the_sync_and_changes_nothing(pipeline_env, 
 
     # Act: the next sync, as a user runs it.
     proc = subprocess.run(
-        [sys.executable, "-m", "olist_etl.cli", "sync", "--mode", "incremental", "--json"],
+        [sys.executable, "-m", "olist_etl.app.cli", "sync", "--mode", "incremental", "--json"],
         capture_output=True, text=True, env=dict(os.environ), timeout=600,
     )
 

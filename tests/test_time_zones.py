@@ -17,11 +17,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.db import extract_engine, source_engine
 from olist_etl.source import create_source_schema
 from olist_etl.tables import TABLE_NAMES, quote_mysql_ident
-from tasks.extract import extract_table, updated_at_is_wall_clock
+from olist_etl.extract import extract_table, updated_at_is_wall_clock
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.integration
@@ -261,8 +261,8 @@ def test_a_datetime_updated_at_source_syncs_with_utc_writers_and_blocks_with_zon
         assert all(updated_at_is_wall_clock(conn, "mysql", t) for t in TABLE_NAMES)
 
     # Act: the extract of such a table says what the source must guarantee.
-    with caplog.at_level(logging.WARNING, logger="tasks.extract"):
-        extract_table.fn(settings, "tz-probe", "orders", None)
+    with caplog.at_level(logging.WARNING, logger="olist_etl.extract"):
+        extract_table(settings, "tz-probe", "orders", None)
     assert any("orders.updated_at is DATETIME" in r.getMessage() and "UTC" in r.getMessage() for r in caplog.records)
 
     # Act: a writer in UTC (the pipeline's own session) changes a row; incremental sync.

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.warehouse.compare import (
     FLOAT_DECIMALS,
     MIRRORS,

@@ -24,7 +24,7 @@ from sqlglot import exp
 from olist_etl.bi_report import SECTIONS, VIEW_NAMES
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
-from tasks.load import create_warehouse, view_sql
+from olist_etl.load import create_warehouse, view_sql
 from tests.conftest import make_settings, mariadb_database, postgres_database
 
 GOLDEN = Path(__file__).parent / "golden" / "views"
@@ -111,7 +111,7 @@ def test_create_warehouse_creates_the_views_and_recreates_them(warehouse):
         conn.execute(sa.text("drop view user_access_layer.payment_mix"))
 
     # Act: a later sync runs create_warehouse again.
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
 
     # Assert: the dropped view is back and every view answers (empty) on the empty warehouse.
     assert _views(engine) == set(VIEW_NAMES)
@@ -123,7 +123,7 @@ def test_create_warehouse_creates_the_views_and_recreates_them(warehouse):
 # --- the numbers, after a real sync ---------------------------------------------------------------
 
 def _sync(*args: str) -> None:
-    from olist_etl.cli import main
+    from olist_etl.app.cli import main
 
     code = main(list(args))
     assert code == 0, f"olist-etl {' '.join(args)} exited {code}"

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from olist_etl.db import warehouse_engine
 from olist_etl.tables import TABLES
-from tasks.load import create_warehouse
+from olist_etl.load import create_warehouse
 from tests.conftest import make_settings
 from tests.helpers import table_checksums
 
@@ -49,14 +49,14 @@ def _columns(engine, schema: str, table: str) -> list[tuple]:
 
 def test_create_warehouse_is_idempotent_and_keeps_data(settings):
     # Arrange
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     engine = warehouse_engine(settings)
     with engine.begin() as conn:
         conn.execute(sa.text("insert into etl_control.watermarks (table_name) values ('orders')"))
     before = table_checksums(engine, "etl_control")
 
     # Act
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
 
     # Assert
     assert table_checksums(engine, "etl_control") == before
@@ -70,7 +70,7 @@ def test_create_warehouse_is_idempotent_and_keeps_data(settings):
 
 def test_delta_tables_have_exactly_the_staged_columns_typed_like_the_source(settings):
     # Arrange / Act
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     engine = warehouse_engine(settings)
 
     # Assert
@@ -85,7 +85,7 @@ def test_delta_tables_have_exactly_the_staged_columns_typed_like_the_source(sett
 
 def test_delta_tables_accept_bad_rows_but_the_star_schema_does_not(settings):
     # Arrange
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     engine = warehouse_engine(settings)
 
     # Act / Assert: a NULL key and a duplicate key load into the delta (for the gate to catch) ...
@@ -100,7 +100,7 @@ def test_delta_tables_accept_bad_rows_but_the_star_schema_does_not(settings):
 
 def test_money_is_numeric_12_2_everywhere(settings):
     # Arrange / Act
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     engine = warehouse_engine(settings)
 
     # Assert
@@ -127,7 +127,7 @@ def test_money_is_numeric_12_2_everywhere(settings):
 
 def test_scd2_dimensions_and_fact_keys_are_constrained(settings):
     # Arrange / Act
-    create_warehouse.fn(settings)
+    create_warehouse(settings)
     engine = warehouse_engine(settings)
 
     # Assert: a version is keyed by its md5 surrogate and always bounded; facts always carry a key
@@ -156,13 +156,13 @@ def test_scd2_dimensions_and_fact_keys_are_constrained(settings):
 def test_a_warehouse_that_is_not_postgresql_or_redshift_is_refused(olist_home, tmp_path):
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=f"sqlite:///{tmp_path / 'w.sqlite'}")
     with pytest.raises(ValueError, match="PostgreSQL or Redshift"):
-        create_warehouse.fn(settings)
+        create_warehouse(settings)
 
 
 def test_an_unresolved_warehouse_url_is_an_error(olist_home):
     settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None)
     with pytest.raises(RuntimeError, match="not resolved"):
-        create_warehouse.fn(settings)
+        create_warehouse(settings)
 
 
 def test_warehouse_connections_run_without_jit_on_postgresql_only(settings):

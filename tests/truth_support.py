@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from olist_etl.cli import main
+from olist_etl.app.cli import main
 from olist_etl.warehouse.compare import compare_all
 
 # An updated_at far behind any watermark: the incremental window never sees it.

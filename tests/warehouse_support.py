@@ -1,7 +1,7 @@
 """Build staged runs (manifest + gzip CSV parts) the way the extract stage writes them.
 
 Used by the load and merge tests: the parts follow the staging contract exactly (RFC 4180,
-`\\n` line ends, NULL as the unquoted marker of tasks.stage, timestamps 'YYYY-MM-DD HH:MM:SS[.ffffff]').
+`\\n` line ends, NULL as the unquoted marker of olist_etl.stage, timestamps 'YYYY-MM-DD HH:MM:SS[.ffffff]').
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from olist_etl.staging import StagingArea, write_json
 from olist_etl.tables import TABLE_NAMES, get_table
-from tasks.stage import StagedCsvWriter
+from olist_etl.stage import StagedCsvWriter
 
 
 def csv_value(value: object) -> object:

@@ -12,7 +12,7 @@ a bound), so there only what loses data is checked: a text-kind column whose aff
 '01310' into 1310.
 
 Each check is returned as a ContractCheck whose summary() and failure() have the shape of the
-other gates' results (tasks/validate_staged.py), so it reaches the gate result, the run summary
+other gates' results (olist_etl/gates/staged.py), so it reaches the gate result, the run summary
 and the data docs the same way.
 """
 

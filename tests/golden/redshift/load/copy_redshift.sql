@@ -1,7 +1,7 @@
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -22,8 +22,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -44,8 +44,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -66,8 +66,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -88,8 +88,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -110,8 +110,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -132,8 +132,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -154,8 +154,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.
@@ -176,8 +176,8 @@ STATUPDATE OFF;
 
 -- Load every part of one table of a run from its Redshift COPY manifest (one COPY, all slices
 -- in parallel). Redshift cannot bind the manifest URI or the role as parameters, so they are
--- literals here: tasks/load.py validates both against strict patterns before rendering.
--- NULL AS: the staged parts write NULL as the unquoted marker (tasks/stage.py NULL_MARKER), and
+-- literals here: olist_etl/load.py validates both against strict patterns before rendering.
+-- NULL AS: the staged parts write NULL as the unquoted marker (olist_etl/stage.py NULL_MARKER), and
 -- '' as an empty field: no EMPTYASNULL / BLANKSASNULL, which would turn '' (and '  ') into NULL.
 -- ROUNDEC: round, like PostgreSQL, a value with more decimals than the column (COPY would
 -- truncate). No TRUNCATECOLUMNS / ACCEPTINVCHARS / MAXERROR: a bad value fails the COPY.

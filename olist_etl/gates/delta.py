@@ -29,8 +29,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from olist_etl.db import normalize_url, warehouse_connect_args
 from olist_etl.resources import resource_dir
@@ -167,12 +165,6 @@ def describe_failure(failure: dict) -> str:
 # The gate
 
 
-@task(name=GATE_NAME, cache_policy=NO_CACHE)
-def validate_delta_tables(settings: Settings, run_id: str, tables: list[str]) -> GateResult:
-    """Validate each listed staging_layer table with its delta suite; raise GateFailed on a critical failure."""
-    return run_delta_gate(settings, run_id, tables)
-
-
 def run_delta_gate(
     settings: Settings,
     run_id: str,
@@ -252,7 +244,7 @@ def _manifest_rows(settings: Settings, run_id: str, tables: list[str]) -> dict[s
     fails (exit 1) instead of being promoted.
     """
     from olist_etl.staging import open_staging, read_json
-    from tasks.stage import manifest_key
+    from olist_etl.stage import manifest_key
 
     area = open_staging(settings.staging_url)
     key = manifest_key(run_id)

@@ -1,7 +1,7 @@
 """Gate 1: validate this run's staged CSV parts before anything is loaded.
 
 The suites are versioned GX 1.x suite files, expectations/staged/<table>.json (they load through
-tasks.validate.suite_from_dict, so GX accepts every type and kwarg in them). GX itself does not
+olist_etl.gates.delta.suite_from_dict, so GX accepts every type and kwarg in them). GX itself does not
 evaluate them: its pandas engine needs a whole batch in memory and its SQL engine needs the rows
 loaded already. Instead each part is streamed once through gzip and the csv module, row by row,
 and every expectation is evaluated with GX's semantics (nulls skipped by value checks, regex
@@ -30,15 +30,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from olist_etl.resources import resource_dir
 from olist_etl.settings import Settings
 from olist_etl.staging import StagingArea, open_staging, read_json, write_json
 from olist_etl.tables import TABLE_NAMES, get_table
-from tasks.stage import NULL_MARKER, StagedCsvReader
-from tasks.validate import (
+from olist_etl.stage import NULL_MARKER, StagedCsvReader
+from olist_etl.gates.delta import (
     SAMPLE_SIZE,
     SEVERITIES,
     GateFailed,
@@ -82,7 +80,7 @@ def rejects_key(run_id: str, table: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Value parsing with the staged file's conventions: tasks.stage.StagedCsvReader gives None for a
+# Value parsing with the staged file's conventions: olist_etl.stage.StagedCsvReader gives None for a
 # NULL (the unquoted marker) and '' for an empty string, which value checks evaluate like any text.
 
 
@@ -281,12 +279,6 @@ def _row_predicate(check: _Check, index: dict[str, int]) -> Callable[[list[str]]
 class StagedGate:
     result: GateResult
     manifest: dict  # the manifest to load: row counts net of rejected rows, when any were allowed
-
-
-@task(name=GATE_NAME, cache_policy=NO_CACHE)
-def validate_staged_parts(settings: Settings, manifest: dict) -> StagedGate:
-    """Stream every staged part through its table's suite; raise GateFailed on a critical failure."""
-    return run_staged_gate(settings, manifest)
 
 
 def run_staged_gate(
@@ -568,7 +560,6 @@ def previous_full_run_rows(settings: Settings) -> dict[str, int]:
     return {table: int(entry["rows"]) for table, entry in previous["tables"].items() if table in TABLE_NAMES}
 
 
-@task(name=SOURCE_GATE_NAME, cache_policy=NO_CACHE)
 def validate_source_columns(settings: Settings, run_id: str) -> GateResult:
     """Before extracting: every source table's live columns must be its suite's column set.
 

@@ -16,8 +16,8 @@ import webbrowser
 from datetime import date
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_BLOCKED = 0, 1, 2
-EXIT_DIFFERENT = 3  # verify, sync --verify, repair: the warehouse differs from the source
+from olist_etl.app.sync import EXIT_BLOCKED, EXIT_DIFFERENT, EXIT_ERROR, EXIT_OK, format_summary, run_sync
+
 VERIFY_SUMMARY_LIMIT = 20  # keys per kind and table a summary lists (the counts stay exact)
 
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = _COMMANDS[args.command]
         if args.command in ("sync", "repair"):
             if args.command == "sync":
-                from tasks.extract import purchase_window
+                from olist_etl.extract import purchase_window
 
                 # A bad --mode/--from/--to combination is refused before anything connects.
                 purchase_window(args.mode, args.purchased_from, args.purchased_to)
@@ -310,20 +310,6 @@ def cmd_simulate_changes(settings, args) -> int:
     return EXIT_OK
 
 
-def run_sync(mode: str, purchased_from: date | None = None, purchased_to: date | None = None) -> tuple[int, dict | None, str | None]:
-    """Run the flow; returns (exit code, summary or None, error message or None)."""
-    from flows.olist_sync import olist_sync
-    from tasks.report import SyncBlocked
-
-    state = olist_sync(mode=mode, purchased_from=purchased_from, purchased_to=purchased_to, return_state=True)
-    if state.is_completed():
-        return EXIT_OK, state.result(), None
-    outcome = state.result(raise_on_failure=False)
-    if isinstance(outcome, SyncBlocked):
-        return EXIT_BLOCKED, outcome.summary, str(outcome)
-    return EXIT_ERROR, None, f"{outcome.__class__.__name__}: {outcome}" if isinstance(outcome, BaseException) else state.message
-
-
 def verify_after_sync(settings, summary: dict, limit: int = VERIFY_SUMMARY_LIMIT) -> int:
     """Compare every table after a promoted run; the result goes into the summary as "verify"."""
     from olist_etl.db import resolve_warehouse, source_engine, warehouse_engine
@@ -342,7 +328,7 @@ def verify_after_sync(settings, summary: dict, limit: int = VERIFY_SUMMARY_LIMIT
 
 
 def cmd_sync(settings, args, mode: str | None = None) -> int:
-    from tasks.extract import purchase_window
+    from olist_etl.extract import purchase_window
 
     mode = mode or args.mode
     verify = getattr(args, "verify", False)
@@ -376,37 +362,8 @@ def cmd_repair(settings, args) -> int:
     return cmd_sync(settings, args, mode="diff")
 
 
-def format_summary(summary: dict) -> str:
-    lines = [f"{summary['mode']} sync {summary['run_id']}: {summary['status'].upper()}"]
-    if "purchased" in summary:
-        lines.append(f"  orders purchased {summary['purchased']['from']} to {summary['purchased']['to']} (inclusive)")
-    lines.append(f"  {'table':<36}{'extracted':>10}{'loaded':>10}")
-    for table, counts in summary["tables"].items():
-        lines.append(f"  {table:<36}{counts['extracted']:>10}{counts['loaded']:>10}")
-    if summary.get("deleted"):
-        lines.append("  marked deleted: " + ", ".join(f"{table} {rows}" for table, rows in sorted(summary["deleted"].items())))
-    for gate in summary["gates"]:
-        lines.append(f"  gate {gate['name']}: {'passed' if gate['success'] else 'FAILED'}")
-        for failed in gate["failed_expectations"]:
-            lines.append(
-                f"    - [{failed.get('severity')}] {failed.get('table')}: {failed.get('expectation')}"
-                f" {failed.get('column') or ''} unexpected={failed.get('unexpected_count')}"
-                f" e.g. {failed.get('sample_values')}"
-            )
-    lines.append(f"  data docs: {summary['data_docs']}")
-    if "verify" in summary:
-        verified = summary["verify"]
-        lines.append(f"  verify: {verified['status'].upper()}")
-        for table, found in verified["tables"].items():
-            lines.append(
-                f"    {table}: missing {found['missing_count']}, extra {found['extra_count']}, changed {found['changed_count']}"
-                " (olist-etl verify --table " + table + " shows the keys; olist-etl repair fixes them)"
-            )
-    return "\n".join(lines)
-
-
 def cmd_demo(settings, args) -> int:
-    from olist_etl.demo import run_demo
+    from olist_etl.app.demo import run_demo
 
     return run_demo(settings, scale=args.scale, seed=args.seed)
 

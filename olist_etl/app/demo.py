@@ -25,7 +25,7 @@ RECONCILED = {
 
 
 def run_demo(settings: Settings, *, scale: float, seed: int) -> int:
-    from olist_etl.cli import EXIT_ERROR, EXIT_OK, format_summary, run_sync
+    from olist_etl.app.sync import EXIT_ERROR, EXIT_OK, format_summary, run_sync
     from olist_etl.source import create_source_schema, seed_synthetic, simulate_changes
 
     print("olist-etl demo")

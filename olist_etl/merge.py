@@ -1,0 +1,319 @@
+"""Promote a loaded run from the staging_layer delta tables into the star schema.
+
+Every merge, the watermark updates and the run record execute in ONE transaction: either the
+whole run reaches user_access_layer and etl_control, or nothing of it does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from olist_etl.db import dialect_of, warehouse_engine
+from olist_etl.deleted_keys import read_deleted_keys
+from olist_etl.runs import RunClock, rows_extracted, run_params
+from olist_etl.settings import Settings
+from olist_etl.sqlfiles import render, statements
+from olist_etl.staging import open_staging
+from olist_etl.tables import TABLE_NAMES, get_table, quote_ident
+from olist_etl.gates.delta import check_star_schema, run_logger
+
+log = logging.getLogger(__name__)
+
+# (step, file), in execution order; a step is named after its file (its target table, or
+# fact_orders_totals for fact_orders' item columns). The translation lookup before the products
+# that read it; customer_account before dim_customer and the facts that look customers up in it;
+# dim_geolocation before geolocation_point (it needs the points as they were); all dimensions
+# before the facts; fact_orders before fact_order_items and fact_payments (they take its purchase
+# date and customer key); fact_orders_totals after fact_order_items (it sums the merged items).
+MERGE_STEPS: tuple[tuple[str, str], ...] = (
+    ("product_category_translation", "warehouse/merge/product_category_translation.sql"),
+    ("dim_product", "warehouse/merge/dim_product.sql"),
+    ("customer_account", "warehouse/merge/customer_account.sql"),
+    ("dim_customer", "warehouse/merge/dim_customer.sql"),
+    ("dim_seller", "warehouse/merge/dim_seller.sql"),
+    ("dim_geolocation", "warehouse/merge/dim_geolocation.sql"),
+    ("geolocation_point", "warehouse/merge/geolocation_point.sql"),
+    ("dim_date", "warehouse/merge/dim_date.sql"),
+    ("fact_orders", "warehouse/merge/fact_orders.sql"),
+    ("fact_order_items", "warehouse/merge/fact_order_items.sql"),
+    ("fact_orders_totals", "warehouse/merge/fact_orders_totals.sql"),
+    ("fact_payments", "warehouse/merge/fact_payments.sql"),
+    ("fact_reviews", "warehouse/merge/fact_reviews.sql"),
+)
+# Deletes: (source table, the star-schema table that mirrors it, its type-2 natural key or None).
+# mark_deleted.sql marks the stored rows whose key is gone from the source before the merges run;
+# mark_deleted_derived.sql then closes the people and zips left without a live source row.
+DELETE_TARGETS: tuple[tuple[str, str, str | None], ...] = (
+    ("product_category_name_translation", "product_category_translation", None),
+    ("products", "dim_product", "product_id"),
+    ("customers", "customer_account", None),
+    ("sellers", "dim_seller", "seller_id"),
+    ("geolocation", "geolocation_point", None),
+    ("orders", "fact_orders", None),
+    ("order_items", "fact_order_items", None),
+    ("order_payments", "fact_payments", None),
+    ("order_reviews", "fact_reviews", None),
+)
+DELETE_SCOPES = ("all", "listed", "purchase_range", "none")
+# A backfill re-stages whole orders: the facts of those orders can be checked for deletes.
+PURCHASE_RANGE_TABLES = ("orders", "order_items", "order_payments", "order_reviews")
+MARK_DELETED_FILE = "warehouse/merge/mark_deleted.sql"
+MARK_DELETED_DERIVED_FILE = "warehouse/merge/mark_deleted_derived.sql"
+DELETED_KEYS_CHUNK = 5_000
+WATERMARKS_FILE = "warehouse/merge/watermarks.sql"
+RUNS_FILE = "warehouse/merge/runs.sql"
+
+_FIRST_WORD = re.compile(r"^\s*(\w+)")
+
+
+class PromoteError(RuntimeError):
+    """A run could not be promoted; nothing of it was written."""
+
+
+def merge_sql(dialect: str) -> dict[str, str]:
+    """Rendered SQL of every promote step by name (the merge steps, then watermarks and runs)."""
+    rendered = {step: render(path, dialect) for step, path in MERGE_STEPS}
+    rendered["mark_deleted_derived"] = render(MARK_DELETED_DERIVED_FILE, dialect)
+    rendered["watermarks"] = render(WATERMARKS_FILE, dialect)
+    rendered["runs"] = render(RUNS_FILE, dialect)
+    return rendered
+
+
+def _first_keyword(statement: str) -> str:
+    body = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--"))
+    match = _FIRST_WORD.match(body)
+    return match.group(1).upper() if match else ""
+
+
+def _execute_file(conn: sa.Connection, name: str, sql: str, params: dict | None = None, count_rows: bool = False) -> int:
+    """Run a rendered file's statements; returns the rows the MERGE in it affected (with
+    `count_rows`, the rows every statement affected)."""
+    affected = 0
+    for statement in statements(sql):
+        try:
+            result = conn.execute(sa.text(statement), params or {})
+        except sa.exc.DBAPIError as err:
+            raise PromoteError(f"promote step {name} failed: {err.orig}".strip()) from err
+        if count_rows:
+            affected += max(result.rowcount, 0)
+        elif _first_keyword(statement) == "MERGE":
+            affected = max(result.rowcount, 0)
+    return affected
+
+
+def delete_scope(manifest: dict, table: str) -> str:
+    """How the run finds the deleted keys of a table (mark_deleted.sql): from the manifest, or by mode.
+
+    A full sync staged every row, so every stored key missing from the delta is gone; a backfill
+    re-staged whole orders; an incremental or diff sync lists the keys its source comparison found
+    gone (`deletes` in the manifest entry), and without a list checks nothing.
+    """
+    entry = (manifest.get("tables") or {}).get(table) or {}
+    deletes = entry.get("deletes") or {}
+    scope = deletes.get("scope")
+    if scope is None:
+        mode = manifest.get("mode")
+        if mode == "full":
+            scope = "all"
+        elif mode == "backfill":
+            scope = "purchase_range" if table in PURCHASE_RANGE_TABLES else "none"
+        else:
+            scope = "none"
+    if scope not in DELETE_SCOPES:
+        raise PromoteError(f"run {manifest.get('run_id')!r}: unknown delete scope {scope!r} for {table}")
+    if scope == "purchase_range" and table not in PURCHASE_RANGE_TABLES:
+        raise PromoteError(f"{table} is not sliced by purchase date: a backfill cannot find its deletes")
+    return scope
+
+
+def mark_deleted_sql(dialect: str, source: str, target: str, natural_key: str | None, scope: str) -> str:
+    return render(
+        MARK_DELETED_FILE, dialect,
+        target=target, source=source, keys=list(get_table(source).primary_key), natural_key=natural_key, scope=scope,
+    )
+
+
+def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, manifest: dict, table: str) -> int:
+    """Replace staging_layer.deleted_<table> by the keys the run's comparison found gone.
+
+    The keys stream from the staged gzip CSV in chunks, so memory holds one chunk.
+    """
+    source = get_table(table)
+    target = f"staging_layer.{quote_ident('deleted_' + table)}"
+    conn.execute(sa.text(f"DELETE FROM {target}"))
+    deletes = manifest["tables"][table].get("deletes") or {}
+    if not deletes.get("key"):
+        return 0
+    columns = ", ".join(quote_ident(k) for k in source.primary_key)
+    binds = ", ".join(f":k{i}" for i in range(len(source.primary_key)))
+    insert = sa.text(f"INSERT INTO {target} ({columns}) VALUES ({binds})")
+    filled = 0
+    for chunk in read_deleted_keys(open_staging(settings.staging_url), deletes["key"], source, DELETED_KEYS_CHUNK):
+        conn.execute(insert, [{f"k{i}": value for i, value in enumerate(key)} for key in chunk])
+        filled += len(chunk)
+    if filled != int(deletes.get("rows", filled)):
+        raise PromoteError(f"{table}: the deleted-keys file holds {filled} keys, the manifest says {deletes.get('rows')}")
+    return filled
+
+
+def _mark_deleted(conn: sa.Connection, dialect: str, settings: Settings, manifest: dict, params: dict) -> dict[str, int]:
+    """Mark the stored rows whose key is gone from the source; returns rows marked per target."""
+    marked: dict[str, int] = {}
+    window = manifest.get("purchased") or {}
+    for source, target, natural_key in DELETE_TARGETS:
+        scope = delete_scope(manifest, source)
+        if scope == "none":
+            continue
+        if scope == "listed" and _fill_deleted_keys(conn, dialect, settings, manifest, source) == 0:
+            continue
+        step_params = dict(params)
+        if scope == "purchase_range":
+            purchased_to = datetime.fromisoformat(window["to"])
+            step_params |= {
+                "purchased_from": datetime.fromisoformat(window["from"]),
+                "purchased_before": purchased_to + timedelta(days=1),
+            }
+        sql = mark_deleted_sql(dialect, source, target, natural_key, scope)
+        marked[target] = _execute_file(conn, f"mark deleted ({target})", sql, step_params, count_rows=True)
+    return marked
+
+
+def _parse_timestamp(value: str | None) -> datetime | None:
+    if value in (None, ""):
+        return None
+    parsed = datetime.fromisoformat(str(value))
+    # The warehouse stores naive UTC timestamps (TIMESTAMP WITHOUT TIME ZONE).
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+def _check_deltas_hold_run(conn: sa.Connection, dialect: str, manifest: dict) -> None:
+    """Refuse to promote unless every delta table holds exactly this run's row count."""
+    tables = manifest.get("tables") or {}
+    missing = [name for name in TABLE_NAMES if name not in tables]
+    if missing:
+        raise PromoteError(f"run {manifest.get('run_id')!r}: the manifest lacks {', '.join(missing)}")
+    for name in TABLE_NAMES:
+        source = get_table(name)
+        sql = render("warehouse/control/delta_row_count.sql", dialect, table=source.name)
+        held = conn.execute(sa.text(statements(sql)[0])).scalar_one()
+        expected = int(tables[name]["rows"])
+        if held != expected:
+            raise PromoteError(
+                f"staging_layer.{name} holds {held} rows but run {manifest.get('run_id')!r} staged {expected}: "
+                "load the run before promoting it"
+            )
+
+
+def promote(settings: Settings, manifest: dict, clock: RunClock | None = None) -> dict[str, int]:
+    """Merge the loaded run into the star schema and move the watermarks, atomically.
+
+    No retries on purpose: a failure rolls everything back, and what failed (bad data, a missing
+    table) will not fix itself; the flow decides whether to run again.
+    Returns the rows inserted or updated per merge step (and "watermarks", "runs").
+    """
+    if settings.warehouse_url is None:
+        raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
+    dialect = dialect_of(settings.warehouse_url)
+    rendered = merge_sql(dialect)
+    run_id = str(manifest["run_id"])
+    engine = warehouse_engine(settings)
+    try:
+        with engine.begin() as conn:
+            _check_deltas_hold_run(conn, dialect, manifest)
+            # The run's time marks what it finds deleted; the merges read it to recompute what
+            # the marked rows fed (an order's totals, a zip's averages, a category's products).
+            run_time = {"deleted_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+            started = time.perf_counter()
+            marked = _mark_deleted(conn, dialect, settings, manifest, run_time)
+            run_logger().info("promote mark deleted: %s in %.2f s", marked or "nothing", time.perf_counter() - started)
+            affected: dict[str, int] = {f"deleted {target}": rows for target, rows in marked.items()}
+            for step, _path in MERGE_STEPS:
+                started = time.perf_counter()
+                affected[step] = _execute_file(conn, step, rendered[step], run_time)
+                run_logger().info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
+            derived = _execute_file(conn, "mark deleted (derived)", rendered["mark_deleted_derived"], run_time, count_rows=True)
+            if derived:
+                affected["deleted derived"] = derived
+            # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
+            started = time.perf_counter()
+            check_star_schema(conn, settings, run_id)
+            run_logger().info("promote post-merge suite: %.2f s", time.perf_counter() - started)
+
+            promoted_at = datetime.now(timezone.utc).replace(tzinfo=None)
+            moved = 0
+            for name in TABLE_NAMES:
+                high_watermark = _parse_timestamp(manifest["tables"][name].get("high_watermark"))
+                if high_watermark is None:
+                    continue
+                moved += _execute_file(
+                    conn,
+                    f"watermarks ({name})",
+                    rendered["watermarks"],
+                    {"table_name": name, "high_watermark": high_watermark, "run_id": run_id, "promoted_at": promoted_at},
+                )
+            affected["watermarks"] = moved
+
+            # The flow's clock gives the run's start and phase times (the merge's so far); a
+            # promote called alone (tests, tools) records the manifest's creation as the start.
+            affected["runs"] = _execute_file(
+                conn,
+                "runs",
+                rendered["runs"],
+                run_params(
+                    run_id, manifest.get("mode"), "promoted",
+                    clock.started_at if clock is not None else _parse_timestamp(manifest.get("created_at")),
+                    promoted_at,
+                    rows_promoted=sum(v for k, v in affected.items() if k != "watermarks"),
+                    rows_extracted=rows_extracted(manifest),
+                    phase_seconds=clock.seconds() if clock is not None else None,
+                    critical_failures=0,
+                ),
+            )
+        log.info("promoted run %s: %s", run_id, affected)
+        return affected
+    finally:
+        engine.dispose()
+
+
+def has_promoted_run(settings: Settings) -> bool:
+    """Whether any run was promoted into this warehouse: only then is there anything to compare
+    the source with (a first sync reads every table whole)."""
+    if settings.warehouse_url is None:
+        raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("runs", schema="etl_control"):
+                return False
+            sql = statements(render("warehouse/control/has_promoted_run.sql", dialect_of(settings.warehouse_url)))[0]
+            return conn.execute(sa.text(sql)).scalar() is not None
+    finally:
+        engine.dispose()
+
+
+def read_watermarks(settings: Settings) -> dict[str, datetime | None]:
+    """The promoted high watermark of every source table; None when never promoted.
+
+    A warehouse without the etl_control schema (never created) answers None for every table.
+    """
+    watermarks: dict[str, datetime | None] = {name: None for name in TABLE_NAMES}
+    if settings.warehouse_url is None:
+        raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
+    dialect = dialect_of(settings.warehouse_url)
+    engine = warehouse_engine(settings)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("watermarks", schema="etl_control"):
+                return watermarks
+            sql = statements(render("warehouse/control/read_watermarks.sql", dialect))[0]
+            for table_name, high_watermark in conn.execute(sa.text(sql)):
+                if table_name in watermarks:
+                    watermarks[table_name] = high_watermark
+        return watermarks
+    finally:
+        engine.dispose()
