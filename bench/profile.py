@@ -22,8 +22,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402
 import venvs  # noqa: E402
+from common import OLIST_ETL, BenchError, log  # noqa: E402
+from prefect_api import PrefectServer  # noqa: E402
+from services import Context, Services  # noqa: E402
 
 # Phase -> the task function whose frame marks a sample as that phase's (first match wins, so
 # the gates and tasks nested in promote count as merge).
@@ -126,19 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out = args.out.resolve()  # py-spy runs in the temporary work directory
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    py_spy = venvs.ensure_venv("tools", bench.log).parent / "py-spy"
+    py_spy = venvs.ensure_venv("tools", log).parent / "py-spy"
 
-    services = bench.Services(args.mariadb_url, args.postgres_url)
+    services = Services(args.mariadb_url, args.postgres_url)
     work = Path(tempfile.mkdtemp(prefix="olist-profile-", dir=args.work_dir))
-    ctx = bench.Context(argparse.Namespace(project_dir=args.project_dir), services, work)
+    ctx = Context(argparse.Namespace(project_dir=args.project_dir), services, work)
     try:
         ctx.source_db = services.create_source()
-        bench.log(f"seeding {ctx.source_db} at scale {args.scale}")
-        subprocess.run([str(bench.OLIST_ETL), "seed-source", "--scale", str(args.scale), "--seed", str(args.seed)], cwd=work, check=True,
+        log(f"seeding {ctx.source_db} at scale {args.scale}")
+        subprocess.run([str(OLIST_ETL), "seed-source", "--scale", str(args.scale), "--seed", str(args.seed)], cwd=work, check=True,
                        env=ctx.env | {"OLIST_HOME": str(work / "seed"), "OLIST_SOURCE_URL": services.source_url(ctx.source_db)},
                        stdout=subprocess.DEVNULL)
         (work / "prefect-server").mkdir()
-        ctx.server = bench.PrefectServer(work / "prefect-server")
+        ctx.server = PrefectServer(work / "prefect-server")
         ctx.server.start()
         formats = ["raw"] + (["flamegraph"] if args.svg else [])
         for n, fmt in enumerate(formats):
@@ -150,18 +152,18 @@ def main(argv: list[str] | None = None) -> int:
                 "OLIST_WAREHOUSE_URL": services.warehouse_url(database),
             }
             cmd = [str(py_spy), "record", "--subprocesses", "--rate", str(args.rate), "--format", fmt, "-o", str(target), "--",
-                   str(bench.OLIST_ETL), "sync", "--mode", "full", "--json"]
-            bench.log(f"profiling a full sync ({fmt}) -> {target}")
+                   str(OLIST_ETL), "sync", "--mode", "full", "--json"]
+            log(f"profiling a full sync ({fmt}) -> {target}")
             proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
-                raise bench.BenchError(f"py-spy / sync exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
+                raise BenchError(f"py-spy / sync exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
             services.drop_warehouse(database)
         summary = summarise(parse(args.out.with_suffix(".txt").read_text()))
         args.out.with_suffix(".md").write_text(summary)
-        bench.log(f"wrote {args.out.with_suffix('.md')}")
+        log(f"wrote {args.out.with_suffix('.md')}")
         return 0
-    except bench.BenchError as err:
-        bench.log(f"error: {err}")
+    except BenchError as err:
+        log(f"error: {err}")
         return 1
     finally:
         if ctx.server is not None:

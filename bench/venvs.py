@@ -1,6 +1,8 @@
 """The benchmark's own virtual environments, kept apart from the project's dependencies.
 
 .venv-dlt   dlt 1.x (sql-database, postgres, parquet = pyarrow extras) + connectorx + pymysql: the EL contender
+.venv-sling the sling-linux-<arch> wheel: sling's Go binary, the other EL contender (it runs offline;
+            the `sling` package itself would download the binary at first use)
 .venv-tools matplotlib and py-spy: the chart and the profiler (requirements-tools.txt)
 
 The first creation installs the unpinned specs and writes what pip resolved, fully frozen, into the
@@ -11,14 +13,17 @@ those pins, so the contender's version does not drift between runs.
 from __future__ import annotations
 
 import hashlib
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
 VENVS = {
     "dlt": (BENCH / ".venv-dlt", BENCH / "requirements-dlt.txt", ["dlt[postgres,sql-database,parquet]", "connectorx", "pymysql"]),
+    "sling": (BENCH / ".venv-sling", BENCH / "requirements-sling.txt", [f"sling-linux-{_ARCH}"]),
     "tools": (BENCH / ".venv-tools", BENCH / "requirements-tools.txt", ["matplotlib", "py-spy"]),
 }
 _MARKER = ".bench-requirements.sha256"

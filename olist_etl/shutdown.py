@@ -63,6 +63,23 @@ def exit_code_for(signum: int) -> int:
     return 128 + signum
 
 
+def stop_process_group(proc, timeout: float = 30.0) -> None:
+    """Stop a child started with start_new_session=True and its whole process group: SIGTERM,
+    then SIGKILL if it lingers past `timeout`. For harnesses (bench/, tests) that own the child."""
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
 # --- the temporary Prefect API server -----------------------------------------------------------
 
 

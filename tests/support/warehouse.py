@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import gzip
 import io
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from olist_etl.staging import StagingArea, write_json
+from olist_etl.manifest import Part, RunManifest, TableExtract, manifest_key, part_key
 from olist_etl.tables import TABLE_NAMES, get_table
 from olist_etl.stage import StagedCsvWriter
 
@@ -44,40 +45,34 @@ def stage_run(
     *,
     mode: str = "incremental",
     part_rows: int = 1000,
-) -> dict:
+) -> RunManifest:
     """Write every table's rows as parts plus the run manifest; returns the manifest.
 
     `rows` maps a table name to tuples in catalog order followed by updated_at (a datetime).
     Tables not named are staged with 0 rows and no parts, as in an incremental run.
     """
-    tables = {}
+    extracts = []
     for name in TABLE_NAMES:
         source = get_table(name)
         table_rows = rows.get(name, [])
         parts = []
         for index, start in enumerate(range(0, len(table_rows), part_rows)):
             chunk = table_rows[start : start + part_rows]
-            key = f"runs/{run_id}/{name}/part-{index:05d}.csv.gz"
+            key = part_key(run_id, name, index)
             data = part_bytes(source.staged_columns, chunk)
             with area.writer(key) as out:
                 out.write(data)
-            parts.append({"key": key, "rows": len(chunk), "bytes": len(data)})
+            parts.append(Part(key=key, rows=len(chunk), bytes=len(data)))
         stamps = [r[-1] for r in table_rows if r[-1] is not None]
-        tables[name] = {
-            "columns": list(source.staged_columns),
-            "rows": len(table_rows),
-            "parts": parts,
-            "since": None,
-            "high_watermark": max(stamps).isoformat(sep=" ", timespec="microseconds") if stamps else None,
-            "copy_manifest": f"runs/{run_id}/{name}/copy.manifest",
-        }
-    manifest = {
-        "run_id": run_id,
-        "mode": mode,
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        "tables": tables,
-    }
-    write_json(area, f"runs/{run_id}/manifest.json", manifest)
+        extracts.append(TableExtract(
+            table=name,
+            columns=list(source.staged_columns),
+            rows=len(table_rows),
+            parts=parts,
+            high_watermark=max(stamps).isoformat(sep=" ", timespec="microseconds") if stamps else None,
+        ))
+    manifest = RunManifest.of_extracts(run_id, mode, "", extracts)
+    write_json(area, manifest_key(run_id), manifest.to_dict())
     return manifest
 
 
