@@ -10,15 +10,19 @@ never promotes without it.
 The holder's run id travels in the lock connection's application_name, so a refused run can say
 which run holds the lock (pg_stat_activity shows it) without any extra table.
 
-Redshift has no advisory locks; see docs/prefect.md for the equivalent (a Prefect global
-concurrency limit or a deployment concurrency limit).
+Redshift has no advisory locks. There, syncs are serialised by a Prefect global concurrency limit
+(SYNC_LIMIT, created by the flow; `prefect_sync_slot`) and, inside the warehouse, by a LOCK on
+etl_control.loads at the start of every writing transaction (sql/warehouse/control/lock_sync.sql);
+a serialization failure that still happens is retried (`retry_serialization`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+import random
+import time
+from typing import Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
@@ -81,8 +85,12 @@ def sync_lock(settings: Settings, run_id: str, wait_seconds: float = 0) -> Itera
     """
     if settings.warehouse_url is None:
         raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
-    if dialect_of(settings.warehouse_url) != "postgresql":
-        log.warning("no advisory locks on this warehouse: use a Prefect concurrency limit (docs/prefect.md)")
+    # The Redshift SQL on PostgreSQL (OLIST_WAREHOUSE_SQL=redshift-on-postgresql) is serialised as
+    # on Redshift, by the Prefect limit and the LOCK alone, so the tests exercise that path.
+    if dialect_of(settings.warehouse_url) != "postgresql" or settings.warehouse_sql == "redshift-on-postgresql":
+        # Redshift: the flow holds the Prefect limit SYNC_LIMIT instead, and every writing
+        # transaction starts with LOCK etl_control.loads.
+        log.info("no advisory locks on this warehouse: syncs are serialised by the Prefect limit %r", SYNC_LIMIT)
         yield None
         return
     engine = sa.create_engine(
@@ -125,3 +133,128 @@ def _acquire(conn: sa.Connection, wait_seconds: float) -> bool:
         raise
     finally:
         conn.execute(sa.text("reset lock_timeout"))
+
+
+# --- serialization failures ---------------------------------------------------------------------
+
+T = TypeVar("T")
+# Attempts of one transaction that fails to serialise, and the first backoff (doubled each time).
+SERIALIZATION_ATTEMPTS = 4
+SERIALIZATION_BACKOFF_SECONDS = 1.0
+# PostgreSQL: serialization_failure, deadlock_detected. Redshift reports its conflicts as error
+# 1023 "Serializable isolation violation on table ..."
+# (https://docs.aws.amazon.com/redshift/latest/dg/c_serial_isolation.html).
+_RETRY_SQLSTATES = ("40001", "40P01")
+_REDSHIFT_1023 = "serializable isolation violation"
+
+
+def is_serialization_failure(error: BaseException | None) -> bool:
+    """True when `error` (or an error it was raised from) is a serialization conflict."""
+    seen = 0
+    while error is not None and seen < 10:
+        orig = getattr(error, "orig", None) or error
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+        if sqlstate in _RETRY_SQLSTATES:
+            return True
+        text = str(orig).lower()
+        if _REDSHIFT_1023 in text or "'c': '40001'" in text:
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
+def is_creation_collision(error: BaseException | None) -> bool:
+    """True when two CREATE ... IF NOT EXISTS of one object raced (PostgreSQL reports a unique
+    violation in its catalog); run again, the statement finds the object and does nothing."""
+    while error is not None:
+        orig = getattr(error, "orig", None) or error
+        if getattr(orig, "sqlstate", None) in ("23505", "42P07", "42P06") or "already exists" in str(orig):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def retry_serialization(
+    work: Callable[[], T],
+    what: str,
+    attempts: int = SERIALIZATION_ATTEMPTS,
+    backoff: float = SERIALIZATION_BACKOFF_SECONDS,
+    also: Callable[[BaseException], bool] | None = None,
+) -> T:
+    """Run one transaction (`work`), again after a backoff while it fails to serialise.
+
+    Only serialization conflicts (and what `also` accepts) are retried: the transaction rolled
+    back and changed nothing. Any other error is raised at once; after `attempts` conflicts the
+    last one is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as err:
+            retryable = is_serialization_failure(err) or (also is not None and also(err))
+            if attempt == attempts or not retryable:
+                raise
+            delay = backoff * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            log.warning("%s: conflict with a concurrent transaction (attempt %d of %d), retrying in %.1f s: %s", what, attempt, attempts, delay, err)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# --- the Prefect global concurrency limit --------------------------------------------------------
+
+# The global concurrency limit every sync takes (one slot), on every warehouse; created by the
+# flow when missing. Documented in docs/redshift.md and docs/prefect.md.
+SYNC_LIMIT = "olist-sync"
+# The run id of the slot's holder, for the message of a run that waited in vain.
+HOLDER_VARIABLE = "olist_sync_holder"
+
+
+def ensure_sync_limit() -> None:
+    """Create the global concurrency limit SYNC_LIMIT (one slot) unless it exists."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(SYNC_LIMIT)
+            return
+        except ObjectNotFound:
+            pass
+        with contextlib.suppress(ObjectAlreadyExists):  # another sync created it meanwhile
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=SYNC_LIMIT, limit=1))
+
+
+def slot_holder() -> str | None:
+    """The run id the current holder of SYNC_LIMIT recorded, if any."""
+    from prefect.variables import Variable
+
+    return Variable.get(HOLDER_VARIABLE, default=None)
+
+
+@contextlib.contextmanager
+def prefect_sync_slot(run_id: str, wait_seconds: float = 0) -> Iterator[None]:
+    """Hold SYNC_LIMIT's one slot for the block; refuse with the holder's run id when the wait
+    (`wait_seconds`, at least a moment) runs out."""
+    from prefect.concurrency.sync import concurrency
+    from prefect.variables import Variable
+
+    ensure_sync_limit()
+    acquired = False
+    try:
+        # lease_duration: the server frees the slot of a holder that died after this long.
+        with concurrency(SYNC_LIMIT, occupy=1, timeout_seconds=max(wait_seconds, 1.0), strict=True, lease_duration=120):
+            acquired = True
+            Variable.set(HOLDER_VARIABLE, run_id, overwrite=True)
+            log.info("run %s holds the Prefect concurrency limit %s", run_id, SYNC_LIMIT)
+            yield None
+    except TimeoutError:
+        if acquired:  # raised by the block itself, not by the wait
+            raise
+        holder = slot_holder() or "unknown"
+        waited = f" after waiting {wait_seconds:g}s" if wait_seconds > 0 else ""
+        raise SyncAlreadyRunning(
+            f"another sync is running (run {holder}, Prefect concurrency limit {SYNC_LIMIT!r}); run {run_id} refused{waited} "
+            "and changed nothing. Set OLIST_LOCK_WAIT_SECONDS to wait for it instead."
+        ) from None

@@ -69,6 +69,17 @@ def _number(environ: dict[str, str], name: str, default: str, *, whole: bool, mi
     return value
 
 
+EXTRACT_READERS = ("arrow", "python")
+
+
+def _choice(environ: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` from the variable `name` (unset or empty: the first); a bad value names the variable."""
+    raw = (environ.get(name) or "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced by ***; non-SQLAlchemy URLs are returned unchanged."""
     try:
@@ -94,6 +105,14 @@ class Settings:
     lock_wait_seconds: float = 0
     # Malformed staged rows (wrong field count) a run may drop, reported as a warning; 0: any blocks.
     max_rejected_rows: int = 0
+    # The AWS region of the staging bucket when it differs from the cluster's (COPY ... REGION).
+    redshift_region: str | None = None
+    # Which rendering of the warehouse SQL runs: None is the warehouse's own dialect;
+    # "redshift-on-postgresql" runs the Redshift SQL on a PostgreSQL warehouse (tests, docs/redshift.md).
+    warehouse_sql: str | None = None
+    # How a MySQL/MariaDB source is read: "arrow" (olist_etl/arrow_extract.py, native, several
+    # times faster) or "python" (PyMySQL, the reference the Arrow parts are tested against).
+    extract_reader: str = "arrow"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, *, load_dotenv: bool = True) -> "Settings":
@@ -119,6 +138,9 @@ class Settings:
             redshift_iam_role=environ.get("OLIST_REDSHIFT_IAM_ROLE") or None,
             lock_wait_seconds=_number(environ, "OLIST_LOCK_WAIT_SECONDS", "0", whole=False, minimum=0),
             max_rejected_rows=_count(environ, "OLIST_MAX_REJECTED_ROWS"),
+            redshift_region=(environ.get("OLIST_REDSHIFT_REGION") or "").strip() or None,
+            warehouse_sql=(environ.get("OLIST_WAREHOUSE_SQL") or "").strip() or None,
+            extract_reader=_choice(environ, "OLIST_EXTRACT_READER", EXTRACT_READERS),
         )
 
     def with_warehouse(self, url: str, *, embedded: bool) -> "Settings":

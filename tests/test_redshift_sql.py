@@ -17,9 +17,10 @@ from sqlglot import exp
 
 from olist_etl.sqlfiles import render, statements
 from olist_etl.tables import TABLE_NAMES
-from olist_etl.load import ddl_sql, redshift_copy_sql
+from olist_etl.load import ddl_sql, landing_table, redshift_copy_sql
 from olist_etl.merge import DELETE_TARGETS, PURCHASE_RANGE_TABLES, mark_deleted_sql, merge_sql
 from olist_etl.stage import NULL_MARKER
+from olist_etl.warehouse.keys import KEY_CHECKS, check_key_sql
 
 GOLDEN = Path(__file__).parent / "golden" / "redshift"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -42,9 +43,17 @@ def rendered(dialect: str) -> dict[str, str]:
         render("warehouse/load/clear_delta.sql", dialect, table=name) for name in TABLE_NAMES
     )
     if dialect == "redshift":
+        # The COPY fills the table's landing table (olist_etl/load.py load_landing).
         out["load/copy_redshift.sql"] = "\n".join(
-            redshift_copy_sql(name, MANIFEST_URI.format(table=name), ROLE) for name in TABLE_NAMES
+            redshift_copy_sql(name, MANIFEST_URI.format(table=name), ROLE, target=landing_table(name)) for name in TABLE_NAMES
         )
+        out["load/copy_redshift_region.sql"] = redshift_copy_sql("orders", MANIFEST_URI.format(table="orders"), ROLE, "sa-east-1")
+        out["load/analyze_delta.sql"] = render("warehouse/load/analyze_delta.sql", dialect, table="orders")
+    for name in ("lock_sync", "record_load", "loaded_runs", "landed_run", "read_views", "view_columns", "record_view"):
+        out[f"control/{name}.sql"] = render(f"warehouse/control/{name}.sql", dialect)
+    out["control/drop_view.sql"] = render("warehouse/control/drop_view.sql", dialect, view="payment_mix")
+    out["merge/checks/check_keys.sql"] = "\n".join(check_key_sql(dialect, check) for check in KEY_CHECKS)
+    out["merge/checks/count_source.sql"] = render("warehouse/merge/count_source.sql", dialect, source_table="merge_source_fact_orders")
     return out
 
 
@@ -67,12 +76,23 @@ def test_no_stale_golden_files():
     assert on_disk == set(REDSHIFT)
 
 
+def _is_lock(tree: exp.Expression) -> bool:
+    return (
+        isinstance(tree, exp.Command) and str(tree.this).upper() == "LOCK"
+        and re.fullmatch(r"[a-z_]+\.[a-z_]+", tree.expression.name) is not None
+    )
+
+
 def _parse_all(sql: str, read: str) -> list[exp.Expression]:
     parsed = []
     for statement in statements(sql):
         trees = sqlglot.parse(statement, read=read)
         assert len(trees) == 1 and trees[0] is not None
         # exp.Command is sqlglot's "did not understand, kept as text" fallback: not a real parse.
+        # sqlglot has no LOCK statement: it passes only as exactly `LOCK <schema>.<table>`.
+        if _is_lock(trees[0]):
+            parsed.append(trees[0])
+            continue
         assert not list(trees[0].find_all(exp.Command)), statement[:200]
         parsed.append(trees[0])
     return parsed
@@ -88,10 +108,12 @@ def test_every_postgres_statement_parses(name):
     assert _parse_all(POSTGRES[name], "postgres")
 
 
+def _merge_files(rendered_sql: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in rendered_sql.items() if k.startswith("merge/") and not k.startswith("merge/checks/")}
+
+
 def test_redshift_merges_read_a_table_and_avoid_unsupported_syntax():
-    for name, sql in REDSHIFT.items():
-        if not name.startswith("merge/"):
-            continue
+    for name, sql in _merge_files(REDSHIFT).items():
         merges = [t for t in _parse_all(sql, "redshift") if isinstance(t, exp.Merge)]
         assert len(merges) == 1, name
         # Redshift MERGE: the source is a table (no subquery), the target has no alias, and
@@ -112,9 +134,8 @@ def test_deletes_are_updates_joined_to_their_keys_without_correlated_subqueries(
 
 
 def test_postgres_merges_are_single_statements():
-    for name, sql in POSTGRES.items():
-        if name.startswith("merge/"):
-            assert [type(t) for t in _parse_all(sql, "postgres")] == [exp.Merge], name
+    for name, sql in _merge_files(POSTGRES).items():
+        assert [type(t) for t in _parse_all(sql, "postgres")] == [exp.Merge], name
 
 
 def _code(sql: str) -> str:
@@ -130,6 +151,58 @@ def test_dialect_branches_stay_narrow():
     assert not re.search(r"\bTEXT\b", redshift_ddl)  # Redshift would make it VARCHAR(256)
     assert "TRUNCATE" not in _code(REDSHIFT["load/clear_delta.sql"])  # it would commit the load's transaction
     assert "DISTKEY (order_id)" in REDSHIFT["ddl/user_access_layer.sql"]
+    assert "COLLATE" not in "\n".join(_code(sql) for sql in REDSHIFT.values())  # PostgreSQL's byte order only
+
+
+def test_the_golden_files_have_no_correlated_not_exists_and_hold_the_lock_and_fresh_statistics():
+    # Issue 13: the merges are anti-joins, every writing transaction starts with the LOCK, and the
+    # COPY refreshes statistics (an empty table is analysed instead).
+    for name, sql in REDSHIFT.items():
+        assert "EXISTS (" not in _code(sql).upper().replace("IF NOT EXISTS (", ""), name
+    assert _code(REDSHIFT["control/lock_sync.sql"]).strip() == "LOCK etl_control.loads;"
+    copies = _code(REDSHIFT["load/copy_redshift.sql"])
+    assert copies.count("STATUPDATE ON;") == len(TABLE_NAMES) and "STATUPDATE OFF" not in copies
+    assert "ANALYZE staging_layer.\"orders\";" in _code(REDSHIFT["load/analyze_delta.sql"])
+
+
+def test_fact_merge_sources_are_distributed_on_the_order_and_postgresql_renders_none():
+    for step in ("fact_orders", "fact_order_items", "fact_orders_totals", "fact_payments", "fact_reviews"):
+        assert f"CREATE TEMP TABLE merge_source_{step} DISTKEY (order_id) AS" in REDSHIFT[f"merge/{step}.sql"], step
+    on_postgres = merge_sql("redshift-on-postgresql")
+    assert "DISTKEY" not in on_postgres["fact_orders"] and "CREATE TEMP TABLE merge_source_fact_orders AS" in on_postgres["fact_orders"]
+    # The Redshift SQL run on PostgreSQL: Redshift's structure, PostgreSQL's date arithmetic.
+    assert "DATEADD" not in "".join(on_postgres.values()) and "DATEADD" in "".join(merge_sql("redshift").values())
+    assert "IS DISTINCT FROM" not in "".join(on_postgres.values())
+
+
+def test_text_change_detection_sees_trailing_blanks_on_redshift():
+    # Redshift compares 'a' = 'a  ' as equal: text columns compare byte lengths too, others do not.
+    sql = _code(REDSHIFT["merge/fact_orders.sql"])
+    assert "OCTET_LENGTH(keyed.order_status) <> OCTET_LENGTH(stored.order_status)" in sql
+    assert "OCTET_LENGTH(keyed.order_purchase_timestamp)" not in sql
+
+
+def test_redshift_text_widths_are_bytes_and_no_free_text_is_char():
+    tables = {t.name: t for t in __import__("olist_etl.tables", fromlist=["TABLES"]).TABLES}
+    ddl = _code(REDSHIFT["ddl/user_access_layer.sql"]) + _code(REDSHIFT["ddl/staging_layer.sql"])
+    for table in tables.values():
+        for column in table.columns:
+            if column.kind != "text":
+                continue
+            for match in re.finditer(rf'"?\b{column.name}\b"? (\w+(?:\(\d+\))?)', ddl):
+                declared = match.group(1)
+                assert not declared.startswith("CHAR"), (column.name, declared)
+                width = int(re.search(r"\((\d+)\)", declared).group(1))
+                # 100 utf8mb4 characters in the source: up to 400 bytes.
+                assert width >= 400, (column.name, declared)
+
+
+def test_copy_region_is_rendered_only_when_set_and_refused_when_malformed():
+    assert "REGION 'sa-east-1'" in REDSHIFT["load/copy_redshift_region.sql"]
+    assert "REGION" not in _code(redshift_copy_sql("orders", MANIFEST_URI.format(table="orders"), ROLE))
+    for bad in ("sa-east-1'; DROP TABLE x; --", "SA-EAST-1", "sa east 1", ""):
+        with pytest.raises(ValueError, match="OLIST_REDSHIFT_REGION"):
+            redshift_copy_sql("orders", MANIFEST_URI.format(table="orders"), ROLE, bad)
 
 
 def test_copy_sql_has_the_options_the_staging_contract_needs():
@@ -216,9 +289,7 @@ def test_redshift_star_schema_distribution_and_sort_keys():
 
 
 def test_redshift_merges_fit_redshifts_merge_and_window_rules():
-    for name, sql in REDSHIFT.items():
-        if not name.startswith("merge/"):
-            continue
+    for name, sql in _merge_files(REDSHIFT).items():
         trees = _parse_all(sql, "redshift")
         (merge,) = [t for t in trees if isinstance(t, exp.Merge)]
         # Redshift requires exactly WHEN MATCHED THEN UPDATE followed by WHEN NOT MATCHED THEN INSERT.
@@ -236,3 +307,25 @@ def test_surrogate_keys_are_deterministic_hashes_not_sequences():
     assert "IDENTITY" not in everything and "NEXTVAL" not in everything
     for dim, natural_key in (("dim_customer", "customer_unique_id"), ("dim_product", "product_id"), ("dim_seller", "seller_id")):
         assert f"MD5(CAST({natural_key.upper()} AS VARCHAR(32)) || '|' || TO_CHAR(VALID_FROM" in _code(REDSHIFT[f"merge/{dim}.sql"]).upper()
+
+
+def test_the_rendering_follows_the_warehouse_and_the_redshift_sql_runs_on_postgresql_only(tmp_path):
+    from olist_etl.settings import Settings
+    from olist_etl.warehouse.rendering import sql_dialect
+    from tests.support.services import make_settings
+
+    def settings(url: str, chosen: str | None) -> Settings:
+        return make_settings(tmp_path, source_url="sqlite://", warehouse_url=url, warehouse_sql=chosen)
+
+    postgres, redshift = "postgresql://u@h/db", "redshift://u:secret@cluster:5439/dev"
+    assert sql_dialect(settings(postgres, None)) == "postgresql"
+    assert sql_dialect(settings(redshift, None)) == "redshift"
+    assert sql_dialect(settings(postgres, "redshift-on-postgresql")) == "redshift-on-postgresql"
+    with pytest.raises(ValueError, match="OLIST_WAREHOUSE_SQL='redshift-on-postgresql' cannot run on a redshift warehouse"):
+        sql_dialect(settings(redshift, "redshift-on-postgresql"))
+    with pytest.raises(ValueError, match="OLIST_WAREHOUSE_SQL='mysql' cannot run on a postgresql warehouse"):
+        sql_dialect(settings(postgres, "mysql"))
+    # Read from the environment, like every setting.
+    env = Settings.from_env({"OLIST_WAREHOUSE_SQL": "redshift-on-postgresql", "OLIST_REDSHIFT_REGION": " sa-east-1 "}, load_dotenv=False)
+    assert (env.warehouse_sql, env.redshift_region) == ("redshift-on-postgresql", "sa-east-1")
+    assert Settings.from_env({}, load_dotenv=False).redshift_region is None

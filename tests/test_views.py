@@ -8,13 +8,11 @@ and review the diff like any other change.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import statistics
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -22,10 +20,9 @@ import sqlglot
 from sqlglot import exp
 
 from olist_etl.bi_report import SECTIONS, VIEW_NAMES
-from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
 from olist_etl.load import create_warehouse, view_sql
-from tests.conftest import make_settings, mariadb_database, postgres_database
+from tests.support.pipeline import synced_warehouse
 
 GOLDEN = Path(__file__).parent / "golden" / "views"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -103,6 +100,7 @@ def _views(engine: sa.Engine) -> set[str]:
         )
 
 
+@pytest.mark.integration
 def test_create_warehouse_creates_the_views_and_recreates_them(warehouse):
     # Arrange: the fixture ran create_warehouse once.
     settings, engine, _ = warehouse
@@ -120,55 +118,90 @@ def test_create_warehouse_creates_the_views_and_recreates_them(warehouse):
             assert conn.execute(sa.text(f"select count(*) from user_access_layer.{name}")).scalar_one() == 0
 
 
-# --- the numbers, after a real sync ---------------------------------------------------------------
-
-def _sync(*args: str) -> None:
-    from olist_etl.app.cli import main
-
-    code = main(list(args))
-    assert code == 0, f"olist-etl {' '.join(args)} exited {code}"
-
-
-@contextlib.contextmanager
-def synced_warehouse(home: Path) -> Iterator[tuple[sa.Engine, sa.Engine, Settings, str]]:
-    """MariaDB source -> full sync -> changes (one order with items canceled) -> incremental sync
-    into PostgreSQL, through the command line. Needs the prefect_api fixture.
-
-    Yields (source engine, warehouse engine, settings, canceled order id).
-    """
-    with mariadb_database() as source_url, postgres_database() as warehouse_url, pytest.MonkeyPatch.context() as mp:
-        for key, value in {
-            "OLIST_HOME": str(home),
-            "OLIST_SOURCE_URL": source_url,
-            "OLIST_WAREHOUSE_URL": warehouse_url,
-            "OLIST_STAGING_URL": (home / "staging").as_uri(),
-        }.items():
-            mp.setenv(key, value)
-        _sync("seed-source", "--scale", "0.01", "--seed", "3")
-        _sync("sync", "--mode", "full", "--json")
-        _sync("simulate-changes", "--seed", "4")
-        source = sa.create_engine(source_url)
-        with source.begin() as conn:
-            # A delivered order with items becomes canceled: its revenue must leave the views.
-            canceled = conn.execute(
-                sa.text(
-                    "select o.order_id from orders o join order_items i on i.order_id = o.order_id "
-                    "where o.order_status = 'delivered' order by o.order_id limit 1"
-                )
-            ).scalar_one()
+def _view_state(engine: sa.Engine, name: str) -> tuple[int, int, list[str]]:
+    """(oid, xmin of its rewrite rule, columns) of a view: CREATE OR REPLACE rewrites the rule
+    (a new xmin, same oid); DROP + CREATE gives a new oid; an untouched view keeps both."""
+    with engine.connect() as conn:
+        oid, xmin = conn.execute(
+            sa.text(
+                "select c.oid::bigint, r.xmin::text::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                " join pg_rewrite r on r.ev_class = c.oid where n.nspname = 'user_access_layer' and c.relname = :name"
+            ),
+            {"name": name},
+        ).one()
+        columns = list(
             conn.execute(
-                sa.text("update orders set order_status = 'canceled' where order_id = :id"),  # the server moves updated_at
-                {"id": canceled},
-            )
-        _sync("sync", "--mode", "incremental", "--json")
-        warehouse = sa.create_engine(warehouse_url)
-        settings = make_settings(home, source_url=source_url, warehouse_url=warehouse_url)
-        try:
-            yield source, warehouse, settings, canceled
-        finally:
-            source.dispose()
-            warehouse.dispose()
+                sa.text(
+                    "select column_name from information_schema.columns where table_schema = 'user_access_layer'"
+                    " and table_name = :name order by ordinal_position"
+                ),
+                {"name": name},
+            ).scalars()
+        )
+    return oid, xmin, columns
 
+
+def _release(views: list[tuple[str, str]], name: str, edit) -> list[tuple[str, str]]:
+    """The views of a 'new release': `edit` applied to one view's SQL."""
+    return [(path, edit(sql) if Path(path).name == f"{name}.sql" else sql) for path, sql in views]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("rendering", ["postgresql", "redshift-on-postgresql"])
+def test_views_are_replaced_only_when_their_definition_changes(warehouse, rendering):
+    from olist_etl.warehouse.views import sync_views
+
+    _, engine, _ = warehouse
+    views = view_sql(rendering)
+    before = {name: _view_state(engine, name) for name in VIEW_NAMES}
+
+    # Act 1: the same release again (create_warehouse before every sync).
+    with engine.begin() as conn:
+        actions = {c.view: c.action for c in sync_views(conn, rendering, views)}
+
+    # Assert: no view touched, not even by CREATE OR REPLACE.
+    assert set(actions.values()) == {"unchanged"}, actions
+    assert {name: _view_state(engine, name) for name in VIEW_NAMES} == before
+
+    # Act 2: a release whose payment_mix gains a first column (the column set changes: Redshift
+    # and PostgreSQL both refuse CREATE OR REPLACE) and whose revenue_by_state changes its text only.
+    added = _release(views, "payment_mix", lambda sql: sql.replace(
+        "CREATE OR REPLACE VIEW user_access_layer.payment_mix AS\n", "CREATE OR REPLACE VIEW user_access_layer.payment_mix AS\nSELECT 'v2' AS release, v.* FROM (\n", 1
+    ).rstrip().rstrip(";") + "\n) AS v;\n")
+    edited = _release(added, "revenue_by_state", lambda sql: sql.replace("CREATE OR REPLACE VIEW", "-- edited in v2\nCREATE OR REPLACE VIEW", 1))
+    with engine.begin() as conn:
+        actions = {c.view: c.action for c in sync_views(conn, rendering, edited)}
+
+    # Assert: payment_mix dropped and created with the new column, revenue_by_state replaced in place,
+    # the others untouched.
+    assert actions["payment_mix"] == "recreated" and actions["revenue_by_state"] == "replaced", actions
+    oid, _, columns = _view_state(engine, "payment_mix")
+    assert oid != before["payment_mix"][0] and columns == ["release"] + before["payment_mix"][2]
+    oid, xmin, columns = _view_state(engine, "revenue_by_state")
+    assert oid == before["revenue_by_state"][0] and xmin != before["revenue_by_state"][1] and columns == before["revenue_by_state"][2]
+    for name in set(VIEW_NAMES) - {"payment_mix", "revenue_by_state"}:
+        assert actions[name] == "unchanged" and _view_state(engine, name) == before[name], name
+
+
+@pytest.mark.integration
+def test_a_view_missing_from_the_warehouse_is_created_even_when_recorded(warehouse):
+    from olist_etl.warehouse.views import sync_views
+
+    _, engine, _ = warehouse
+    with engine.begin() as conn:
+        conn.execute(sa.text("drop view user_access_layer.payment_mix"))
+        actions = {c.view: c.action for c in sync_views(conn, "postgresql", view_sql("postgresql"))}
+    assert actions["payment_mix"] == "created" and _view_state(engine, "payment_mix")[2]
+
+
+def test_a_view_file_without_its_create_statement_is_refused():
+    from olist_etl.warehouse.views import _parse
+
+    with pytest.raises(ValueError, match="bad.sql: expected exactly one 'CREATE OR REPLACE VIEW"):
+        _parse("bad.sql", "SELECT 1;")
+
+
+# --- the numbers, after a real sync ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def synced(prefect_api, tmp_path_factory):

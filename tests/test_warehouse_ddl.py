@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from olist_etl.db import warehouse_engine
 from olist_etl.tables import TABLES
 from olist_etl.load import create_warehouse
-from tests.conftest import make_settings
-from tests.helpers import table_checksums
+from tests.support.services import make_settings
+from tests.support.tables import table_checksums
+
+pytestmark = pytest.mark.integration
 
 STAR_TABLES = {
     "dim_customer", "dim_product", "dim_seller", "dim_date", "dim_geolocation", "geolocation_point",
@@ -175,3 +177,70 @@ def test_warehouse_connections_run_without_jit_on_postgresql_only(settings):
     # Assert: compiling the merge and gate queries cost more than it saved; Redshift has no such setting.
     assert jit == "off"
     assert warehouse_connect_args("redshift://u:p@cluster.example:5439/dev") == {}
+
+
+def test_create_warehouse_waits_for_the_sync_lock_before_its_ddl(postgres_url, olist_home, tmp_path):
+    import threading
+    import time
+
+    # Arrange: a created warehouse, and a transaction holding the lock every writer takes first.
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=(tmp_path / "s").as_uri())
+    create_warehouse(settings)
+    engine = warehouse_engine(settings)
+    done = threading.Event()
+    try:
+        with engine.connect() as holder:
+            transaction = holder.begin()
+            holder.execute(sa.text("LOCK etl_control.loads"))
+            worker = threading.Thread(target=lambda: (create_warehouse(settings), done.set()))
+            worker.start()
+            deadline = time.monotonic() + 60
+            while True:
+                with engine.connect() as conn:
+                    waiting = conn.execute(sa.text(
+                        "select count(*) from pg_locks l join pg_class c on c.oid = l.relation"
+                        " where c.relname = 'loads' and not l.granted")).scalar_one()
+                if waiting:
+                    break
+                assert time.monotonic() < deadline, "create_warehouse never waited for the lock"
+                time.sleep(0.1)
+
+            # Assert: it waits; it finishes once the lock is released.
+            assert not done.is_set()
+            transaction.commit()
+        worker.join(60)
+        assert done.is_set()
+    finally:
+        engine.dispose()
+
+
+def test_two_first_create_warehouse_runs_at_once_both_succeed(postgres_url, olist_home, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Arrange: an empty database and two runs creating it at the same moment (no flow lock).
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=(tmp_path / "s").as_uri())
+
+    # Act: a race on CREATE ... IF NOT EXISTS is retried; the LOCK serialises the rest.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [f.result() for f in [pool.submit(create_warehouse, settings) for _ in range(4)]]
+
+    # Assert
+    assert results == [None] * 4
+    engine = warehouse_engine(settings)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from etl_control.views")).scalar_one() == 6
+    engine.dispose()
+
+
+def test_only_a_creation_race_or_a_serialization_conflict_is_retried():
+    from olist_etl.locking import is_creation_collision, is_serialization_failure
+
+    class Driver(Exception):
+        def __init__(self, sqlstate: str, text: str):
+            super().__init__(text)
+            self.sqlstate = sqlstate
+
+    assert is_creation_collision(Driver("23505", 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"'))
+    assert is_creation_collision(Driver("42P07", 'relation "loads" already exists'))
+    assert not is_creation_collision(Driver("42703", 'column "x" does not exist'))
+    assert not is_serialization_failure(Driver("23505", "duplicate key value"))

@@ -55,8 +55,8 @@ def add_missing_columns(conn: sa.Connection, dialect: str) -> list[str]:
         for table, column, sql_type in columns:
             if (table, column) in existing:
                 continue
-            if sql_type == "TEXT" and dialect == "redshift":
-                sql_type = "VARCHAR(256)"
+            if sql_type == "TEXT" and dialect in ("redshift", "redshift-on-postgresql"):
+                sql_type = "VARCHAR(400)"  # bytes: the source's VARCHAR(100) utf8mb4 (macros.jinja text())
             conn.exec_driver_sql(f"ALTER TABLE {schema}.{quote_ident(table)} ADD COLUMN {quote_ident(column)} {sql_type}")
             added.append(f"{schema}.{table}.{column}" if schema != SCHEMA else f"{table}.{column}")
     return added

@@ -34,16 +34,19 @@ staged AS (
 retranslated AS (
     -- Versions of other products whose category got a translation in this run, or lost it (the
     -- translation was marked deleted in this run, before the merges).
+    -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
     SELECT
-        product_key, product_id, {{ tracked | join(', ') }}, valid_from, valid_to, is_current, updated_at, deleted_at
+        stored.product_key, stored.product_id, stored.{{ tracked | join(', stored.') }},
+        stored.valid_from, stored.valid_to, stored.is_current, stored.updated_at, stored.deleted_at
     FROM user_access_layer.dim_product AS stored
-    WHERE product_category_name IN (
+    LEFT JOIN versions ON versions.product_key = stored.product_key
+    WHERE stored.product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
         UNION
         SELECT product_category_name FROM user_access_layer.product_category_translation
         WHERE deleted_at = :deleted_at
     )
-    AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.product_key = stored.product_key)
+    AND versions.product_key IS NULL
 ),
 
 candidates AS (

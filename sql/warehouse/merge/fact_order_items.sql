@@ -12,7 +12,7 @@
 {% set item_columns = [
     'order_id', 'order_item_id', 'product_id', 'seller_id', 'shipping_limit_date', 'price',
     'freight_value', 'updated_at'] %}
-{% call m.merge_into('user_access_layer.fact_order_items', 'merge_source_fact_order_items') %}
+{% call m.merge_into('user_access_layer.fact_order_items', 'merge_source_fact_order_items', distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -60,12 +60,9 @@ rekeyed AS (
     SELECT {% for column in item_columns %}item.{{ column }}, {% endfor %}item.deleted_at
     FROM user_access_layer.fact_order_items AS item
     INNER JOIN rekeyed_keys AS k ON k.order_id = item.order_id AND k.order_item_id = item.order_item_id
-    WHERE NOT EXISTS (
-            SELECT 1
-            FROM incoming
-            WHERE incoming.order_id = item.order_id
-                AND incoming.order_item_id = item.order_item_id
-        )
+    -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
+    LEFT JOIN incoming ON incoming.order_id = item.order_id AND incoming.order_item_id = item.order_item_id
+    WHERE incoming.order_id IS NULL
 ),
 
 candidates AS (

@@ -13,7 +13,7 @@
     'order_id', 'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
     'updated_at'] %}
-{% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders') %}
+{% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders', distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -40,10 +40,13 @@ incoming AS (
 rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
     -- customer row arrived after the order (the unknown member is repaired).
-    SELECT {{ order_columns | join(', ') }}, deleted_at
+    -- A LEFT JOIN anti-join, not NOT EXISTS: Redshift documents correlated subqueries over
+    -- window-function CTEs as unsupported (docs/redshift.md, tests/test_redshift_lint.py).
+    SELECT stored.{{ order_columns | join(', stored.') }}, stored.deleted_at
     FROM user_access_layer.fact_orders AS stored
-    WHERE order_id IN ({{ m.orders_of_staged_customers() }})
-        AND NOT EXISTS (SELECT 1 FROM incoming WHERE incoming.order_id = stored.order_id)
+    LEFT JOIN incoming ON incoming.order_id = stored.order_id
+    WHERE stored.order_id IN ({{ m.orders_of_staged_customers() }})
+        AND incoming.order_id IS NULL
 ),
 
 candidates AS (

@@ -4,7 +4,7 @@
 -- in the orders or items delta. Runs after fact_order_items.sql, so an item arriving in a later
 -- run than its order updates the order's totals. An order without items has 0 and 0.00.
 {% set columns = ['item_count', 'items_value', 'freight_value', 'order_total'] %}
-{% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders_totals') %}
+{% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders_totals', distkey='order_id') %}
 WITH touched AS (
     SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL
     UNION

@@ -4,7 +4,7 @@
 -- of a restaged order follow a change of its purchase date.
 {% set columns = ['purchase_date_key', 'payment_type', 'payment_installments', 'payment_value', 'updated_at', 'deleted_at'] %}
 {% set payment_columns = ['order_id', 'payment_sequential', 'payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
-{% call m.merge_into('user_access_layer.fact_payments', 'merge_source_fact_payments') %}
+{% call m.merge_into('user_access_layer.fact_payments', 'merge_source_fact_payments', distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -31,15 +31,13 @@ incoming AS (
 ),
 
 restaged_orders AS (
-    SELECT {{ payment_columns | join(', ') }}, deleted_at
+    -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
+    SELECT payment.{{ payment_columns | join(', payment.') }}, payment.deleted_at
     FROM user_access_layer.fact_payments AS payment
+    LEFT JOIN incoming
+        ON incoming.order_id = payment.order_id AND incoming.payment_sequential = payment.payment_sequential
     WHERE payment.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
-        AND NOT EXISTS (
-            SELECT 1
-            FROM incoming
-            WHERE incoming.order_id = payment.order_id
-                AND incoming.payment_sequential = payment.payment_sequential
-        )
+        AND incoming.order_id IS NULL
 ),
 
 candidates AS (

@@ -2,7 +2,7 @@
 -- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
 -- order_reviews delta, with the date key of the review's creation.
 {% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'review_creation_date_key', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews') %}
+{% call m.merge_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews', distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).

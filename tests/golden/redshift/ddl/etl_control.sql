@@ -34,3 +34,28 @@ CREATE TABLE IF NOT EXISTS etl_control.runs (
 DISTSTYLE ALL
 SORTKEY (started_at)
 ;
+
+-- The run each staging_layer delta table holds, written by every load in its own transaction
+-- (control/record_load.sql) and checked by promote. Also the table every writing transaction
+-- locks first on Redshift (control/lock_sync.sql).
+CREATE TABLE IF NOT EXISTS etl_control.loads (
+    table_name VARCHAR(64) NOT NULL,
+    run_id VARCHAR(64) NOT NULL,
+    loaded_at TIMESTAMP,
+    PRIMARY KEY (table_name)
+)
+DISTSTYLE ALL
+;
+
+-- The definition each analytics view was last created from (md5 of its rendered SQL and its
+-- columns), so create_warehouse replaces a view only when its definition changed
+-- (olist_etl/warehouse/views.py).
+CREATE TABLE IF NOT EXISTS etl_control.views (
+    view_name VARCHAR(128) NOT NULL,
+    definition_md5 CHAR(32) NOT NULL,
+    column_names VARCHAR(4096) NOT NULL,
+    replaced_at TIMESTAMP,
+    PRIMARY KEY (view_name)
+)
+DISTSTYLE ALL
+;

@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS staging_layer."customers" (
     "customer_id" CHAR(32),
     "customer_unique_id" CHAR(32),
     "customer_zip_code_prefix" CHAR(5),
-    "customer_city" VARCHAR(256),
+    "customer_city" VARCHAR(400),
     "customer_state" CHAR(2),
     "updated_at" TIMESTAMP
 )
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS staging_layer."geolocation" (
     "geolocation_zip_code_prefix" CHAR(5),
     "geolocation_lat" DOUBLE PRECISION,
     "geolocation_lng" DOUBLE PRECISION,
-    "geolocation_city" VARCHAR(256),
+    "geolocation_city" VARCHAR(400),
     "geolocation_state" CHAR(2),
     "updated_at" TIMESTAMP
 )
@@ -31,7 +31,7 @@ DISTKEY ("geolocation_zip_code_prefix")
 CREATE TABLE IF NOT EXISTS staging_layer."orders" (
     "order_id" CHAR(32),
     "customer_id" CHAR(32),
-    "order_status" VARCHAR(256),
+    "order_status" VARCHAR(400),
     "order_purchase_timestamp" TIMESTAMP,
     "order_approved_at" TIMESTAMP,
     "order_delivered_carrier_date" TIMESTAMP,
@@ -62,7 +62,7 @@ DISTKEY ("order_id")
 CREATE TABLE IF NOT EXISTS staging_layer."order_payments" (
     "order_id" CHAR(32),
     "payment_sequential" INTEGER,
-    "payment_type" VARCHAR(256),
+    "payment_type" VARCHAR(400),
     "payment_installments" INTEGER,
     "payment_value" NUMERIC(12,2),
     "updated_at" TIMESTAMP
@@ -89,7 +89,7 @@ DISTKEY ("order_id")
 
 CREATE TABLE IF NOT EXISTS staging_layer."products" (
     "product_id" CHAR(32),
-    "product_category_name" VARCHAR(256),
+    "product_category_name" VARCHAR(400),
     "product_name_length" INTEGER,
     "product_description_length" INTEGER,
     "product_photos_qty" INTEGER,
@@ -106,7 +106,7 @@ DISTSTYLE AUTO
 CREATE TABLE IF NOT EXISTS staging_layer."sellers" (
     "seller_id" CHAR(32),
     "seller_zip_code_prefix" CHAR(5),
-    "seller_city" VARCHAR(256),
+    "seller_city" VARCHAR(400),
     "seller_state" CHAR(2),
     "updated_at" TIMESTAMP
 )
@@ -115,8 +115,8 @@ DISTSTYLE AUTO
 ;
 
 CREATE TABLE IF NOT EXISTS staging_layer."product_category_name_translation" (
-    "product_category_name" VARCHAR(256),
-    "product_category_name_english" VARCHAR(256),
+    "product_category_name" VARCHAR(400),
+    "product_category_name_english" VARCHAR(400),
     "updated_at" TIMESTAMP
 )
 -- Merges into DISTSTYLE ALL dimensions, which join locally whatever the distribution.
@@ -183,7 +183,7 @@ DISTSTYLE AUTO
 ;
 
 CREATE TABLE IF NOT EXISTS staging_layer."deleted_product_category_name_translation" (
-    "product_category_name" VARCHAR(256)
+    "product_category_name" VARCHAR(400)
 )
 DISTSTYLE AUTO
 ;

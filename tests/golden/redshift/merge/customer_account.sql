@@ -42,7 +42,7 @@ changed AS (
         OR (
                 COALESCE(staged.customer_unique_id <> stored.customer_unique_id, staged.customer_unique_id IS NOT NULL OR stored.customer_unique_id IS NOT NULL) OR
                 COALESCE(staged.customer_zip_code_prefix <> stored.customer_zip_code_prefix, staged.customer_zip_code_prefix IS NOT NULL OR stored.customer_zip_code_prefix IS NOT NULL) OR
-                COALESCE(staged.customer_city <> stored.customer_city, staged.customer_city IS NOT NULL OR stored.customer_city IS NOT NULL) OR
+                COALESCE(staged.customer_city <> stored.customer_city OR OCTET_LENGTH(staged.customer_city) <> OCTET_LENGTH(stored.customer_city), staged.customer_city IS NOT NULL OR stored.customer_city IS NOT NULL) OR
                 COALESCE(staged.customer_state <> stored.customer_state, staged.customer_state IS NOT NULL OR stored.customer_state IS NOT NULL) OR
                 COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
                 COALESCE(staged.deleted_at <> stored.deleted_at, staged.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)

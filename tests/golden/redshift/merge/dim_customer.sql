@@ -90,7 +90,7 @@ flagged AS (
             WHEN previous_deleted_at IS NOT NULL THEN 1
             WHEN (
                 COALESCE(customer_zip_code_prefix <> previous_customer_zip_code_prefix, customer_zip_code_prefix IS NOT NULL OR previous_customer_zip_code_prefix IS NOT NULL) OR
-                COALESCE(customer_city <> previous_customer_city, customer_city IS NOT NULL OR previous_customer_city IS NOT NULL) OR
+                COALESCE(customer_city <> previous_customer_city OR OCTET_LENGTH(customer_city) <> OCTET_LENGTH(previous_customer_city), customer_city IS NOT NULL OR previous_customer_city IS NOT NULL) OR
                 COALESCE(customer_state <> previous_customer_state, customer_state IS NOT NULL OR previous_customer_state IS NOT NULL)
             ) THEN 1
             ELSE 0
@@ -182,7 +182,7 @@ changed AS (
         OR (
                 COALESCE(versions.customer_unique_id <> stored.customer_unique_id, versions.customer_unique_id IS NOT NULL OR stored.customer_unique_id IS NOT NULL) OR
                 COALESCE(versions.customer_zip_code_prefix <> stored.customer_zip_code_prefix, versions.customer_zip_code_prefix IS NOT NULL OR stored.customer_zip_code_prefix IS NOT NULL) OR
-                COALESCE(versions.customer_city <> stored.customer_city, versions.customer_city IS NOT NULL OR stored.customer_city IS NOT NULL) OR
+                COALESCE(versions.customer_city <> stored.customer_city OR OCTET_LENGTH(versions.customer_city) <> OCTET_LENGTH(stored.customer_city), versions.customer_city IS NOT NULL OR stored.customer_city IS NOT NULL) OR
                 COALESCE(versions.customer_state <> stored.customer_state, versions.customer_state IS NOT NULL OR stored.customer_state IS NOT NULL) OR
                 COALESCE(versions.valid_to <> stored.valid_to, versions.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
                 COALESCE(versions.is_current <> stored.is_current, versions.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
@@ -196,7 +196,7 @@ unknown_member AS (
         '00000000000000000000000000000000' AS customer_key,
         CAST(NULL AS CHAR(32)) AS customer_unique_id,
         CAST(NULL AS CHAR(5)) AS customer_zip_code_prefix,
-        CAST(NULL AS VARCHAR(256)) AS customer_city,
+        CAST(NULL AS VARCHAR(400)) AS customer_city,
         CAST(NULL AS CHAR(2)) AS customer_state,
         CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
         CAST('9999-12-31' AS TIMESTAMP) AS valid_to,

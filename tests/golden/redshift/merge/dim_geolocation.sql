@@ -55,11 +55,13 @@ points AS (
         point.geolocation_id, point.geolocation_zip_code_prefix, point.geolocation_lat, point.geolocation_lng,
         point.geolocation_city, point.geolocation_state, point.updated_at
     FROM user_access_layer.geolocation_point AS point
+    -- A LEFT JOIN anti-join: not NOT IN (PostgreSQL plans it as a per-row rescan once the list
+    -- outgrows work_mem, quadratic on a full re-sync at scale 10), not a correlated NOT EXISTS
+    -- (unsupported by Redshift over a window-function CTE, see fact_orders.sql).
+    LEFT JOIN effective ON effective.geolocation_id = point.geolocation_id
     WHERE point.geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
         AND point.deleted_at IS NULL
-        -- NOT EXISTS, not NOT IN: PostgreSQL plans NOT IN as a per-row rescan once the list
-        -- outgrows work_mem (quadratic on a full re-sync at scale 10).
-        AND NOT EXISTS (SELECT 1 FROM effective WHERE effective.geolocation_id = point.geolocation_id)
+        AND effective.geolocation_id IS NULL
 ),
 
 aggregated AS (
@@ -68,6 +70,7 @@ aggregated AS (
         geolocation_zip_code_prefix,
         CAST(AVG(geolocation_lat) AS NUMERIC(9,6)) AS geolocation_lat,
         CAST(AVG(geolocation_lng) AS NUMERIC(9,6)) AS geolocation_lng,
+        -- The least city and state in byte order on both databases (macros.jinja: min_text).
         MIN(geolocation_city) AS geolocation_city,
         MIN(geolocation_state) AS geolocation_state,
         CAST(COUNT(*) AS INTEGER) AS point_count,
@@ -94,7 +97,7 @@ changed AS (
         OR (
                 COALESCE(aggregated.geolocation_lat <> stored.geolocation_lat, aggregated.geolocation_lat IS NOT NULL OR stored.geolocation_lat IS NOT NULL) OR
                 COALESCE(aggregated.geolocation_lng <> stored.geolocation_lng, aggregated.geolocation_lng IS NOT NULL OR stored.geolocation_lng IS NOT NULL) OR
-                COALESCE(aggregated.geolocation_city <> stored.geolocation_city, aggregated.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
+                COALESCE(aggregated.geolocation_city <> stored.geolocation_city OR OCTET_LENGTH(aggregated.geolocation_city) <> OCTET_LENGTH(stored.geolocation_city), aggregated.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
                 COALESCE(aggregated.geolocation_state <> stored.geolocation_state, aggregated.geolocation_state IS NOT NULL OR stored.geolocation_state IS NOT NULL) OR
                 COALESCE(aggregated.point_count <> stored.point_count, aggregated.point_count IS NOT NULL OR stored.point_count IS NOT NULL) OR
                 COALESCE(aggregated.updated_at <> stored.updated_at, aggregated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR

@@ -95,7 +95,7 @@ flagged AS (
             WHEN sequence_number = 1 THEN 1
             WHEN previous_deleted_at IS NOT NULL THEN 1
             WHEN (
-                COALESCE(product_category_name <> previous_product_category_name, product_category_name IS NOT NULL OR previous_product_category_name IS NOT NULL) OR
+                COALESCE(product_category_name <> previous_product_category_name OR OCTET_LENGTH(product_category_name) <> OCTET_LENGTH(previous_product_category_name), product_category_name IS NOT NULL OR previous_product_category_name IS NOT NULL) OR
                 COALESCE(product_name_length <> previous_product_name_length, product_name_length IS NOT NULL OR previous_product_name_length IS NOT NULL) OR
                 COALESCE(product_description_length <> previous_product_description_length, product_description_length IS NOT NULL OR previous_product_description_length IS NOT NULL) OR
                 COALESCE(product_photos_qty <> previous_product_photos_qty, product_photos_qty IS NOT NULL OR previous_product_photos_qty IS NOT NULL) OR
@@ -197,16 +197,19 @@ versions AS (
 retranslated AS (
     -- Versions of other products whose category got a translation in this run, or lost it (the
     -- translation was marked deleted in this run, before the merges).
+    -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
     SELECT
-        product_key, product_id, product_category_name, product_name_length, product_description_length, product_photos_qty, product_weight_g, product_length_cm, product_height_cm, product_width_cm, valid_from, valid_to, is_current, updated_at, deleted_at
+        stored.product_key, stored.product_id, stored.product_category_name, stored.product_name_length, stored.product_description_length, stored.product_photos_qty, stored.product_weight_g, stored.product_length_cm, stored.product_height_cm, stored.product_width_cm,
+        stored.valid_from, stored.valid_to, stored.is_current, stored.updated_at, stored.deleted_at
     FROM user_access_layer.dim_product AS stored
-    WHERE product_category_name IN (
+    LEFT JOIN versions ON versions.product_key = stored.product_key
+    WHERE stored.product_category_name IN (
         SELECT product_category_name FROM staging_layer.product_category_name_translation
         UNION
         SELECT product_category_name FROM user_access_layer.product_category_translation
         WHERE deleted_at = :deleted_at
     )
-    AND NOT EXISTS (SELECT 1 FROM versions WHERE versions.product_key = stored.product_key)
+    AND versions.product_key IS NULL
 ),
 
 candidates AS (
@@ -247,7 +250,7 @@ changed AS (
     WHERE stored.product_key IS NULL
         OR (
                 COALESCE(translated.product_id <> stored.product_id, translated.product_id IS NOT NULL OR stored.product_id IS NOT NULL) OR
-                COALESCE(translated.product_category_name <> stored.product_category_name, translated.product_category_name IS NOT NULL OR stored.product_category_name IS NOT NULL) OR
+                COALESCE(translated.product_category_name <> stored.product_category_name OR OCTET_LENGTH(translated.product_category_name) <> OCTET_LENGTH(stored.product_category_name), translated.product_category_name IS NOT NULL OR stored.product_category_name IS NOT NULL) OR
                 COALESCE(translated.product_name_length <> stored.product_name_length, translated.product_name_length IS NOT NULL OR stored.product_name_length IS NOT NULL) OR
                 COALESCE(translated.product_description_length <> stored.product_description_length, translated.product_description_length IS NOT NULL OR stored.product_description_length IS NOT NULL) OR
                 COALESCE(translated.product_photos_qty <> stored.product_photos_qty, translated.product_photos_qty IS NOT NULL OR stored.product_photos_qty IS NOT NULL) OR
@@ -255,7 +258,7 @@ changed AS (
                 COALESCE(translated.product_length_cm <> stored.product_length_cm, translated.product_length_cm IS NOT NULL OR stored.product_length_cm IS NOT NULL) OR
                 COALESCE(translated.product_height_cm <> stored.product_height_cm, translated.product_height_cm IS NOT NULL OR stored.product_height_cm IS NOT NULL) OR
                 COALESCE(translated.product_width_cm <> stored.product_width_cm, translated.product_width_cm IS NOT NULL OR stored.product_width_cm IS NOT NULL) OR
-                COALESCE(translated.product_category_name_english <> stored.product_category_name_english, translated.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
+                COALESCE(translated.product_category_name_english <> stored.product_category_name_english OR OCTET_LENGTH(translated.product_category_name_english) <> OCTET_LENGTH(stored.product_category_name_english), translated.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
                 COALESCE(translated.valid_to <> stored.valid_to, translated.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
                 COALESCE(translated.is_current <> stored.is_current, translated.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
                 COALESCE(translated.updated_at <> stored.updated_at, translated.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
@@ -267,7 +270,7 @@ unknown_member AS (
     SELECT
         '00000000000000000000000000000000' AS product_key,
         CAST(NULL AS CHAR(32)) AS product_id,
-        CAST(NULL AS VARCHAR(256)) AS product_category_name,
+        CAST(NULL AS VARCHAR(400)) AS product_category_name,
         CAST(NULL AS INTEGER) AS product_name_length,
         CAST(NULL AS INTEGER) AS product_description_length,
         CAST(NULL AS INTEGER) AS product_photos_qty,
@@ -275,7 +278,7 @@ unknown_member AS (
         CAST(NULL AS INTEGER) AS product_length_cm,
         CAST(NULL AS INTEGER) AS product_height_cm,
         CAST(NULL AS INTEGER) AS product_width_cm,
-        CAST('unknown' AS VARCHAR(256)) AS product_category_name_english,
+        CAST('unknown' AS VARCHAR(400)) AS product_category_name_english,
         CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
         CAST('9999-12-31' AS TIMESTAMP) AS valid_to,
         TRUE AS is_current,

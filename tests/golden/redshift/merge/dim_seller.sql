@@ -71,7 +71,7 @@ flagged AS (
             WHEN previous_deleted_at IS NOT NULL THEN 1
             WHEN (
                 COALESCE(seller_zip_code_prefix <> previous_seller_zip_code_prefix, seller_zip_code_prefix IS NOT NULL OR previous_seller_zip_code_prefix IS NOT NULL) OR
-                COALESCE(seller_city <> previous_seller_city, seller_city IS NOT NULL OR previous_seller_city IS NOT NULL) OR
+                COALESCE(seller_city <> previous_seller_city OR OCTET_LENGTH(seller_city) <> OCTET_LENGTH(previous_seller_city), seller_city IS NOT NULL OR previous_seller_city IS NOT NULL) OR
                 COALESCE(seller_state <> previous_seller_state, seller_state IS NOT NULL OR previous_seller_state IS NOT NULL)
             ) THEN 1
             ELSE 0
@@ -163,7 +163,7 @@ changed AS (
         OR (
                 COALESCE(versions.seller_id <> stored.seller_id, versions.seller_id IS NOT NULL OR stored.seller_id IS NOT NULL) OR
                 COALESCE(versions.seller_zip_code_prefix <> stored.seller_zip_code_prefix, versions.seller_zip_code_prefix IS NOT NULL OR stored.seller_zip_code_prefix IS NOT NULL) OR
-                COALESCE(versions.seller_city <> stored.seller_city, versions.seller_city IS NOT NULL OR stored.seller_city IS NOT NULL) OR
+                COALESCE(versions.seller_city <> stored.seller_city OR OCTET_LENGTH(versions.seller_city) <> OCTET_LENGTH(stored.seller_city), versions.seller_city IS NOT NULL OR stored.seller_city IS NOT NULL) OR
                 COALESCE(versions.seller_state <> stored.seller_state, versions.seller_state IS NOT NULL OR stored.seller_state IS NOT NULL) OR
                 COALESCE(versions.valid_to <> stored.valid_to, versions.valid_to IS NOT NULL OR stored.valid_to IS NOT NULL) OR
                 COALESCE(versions.is_current <> stored.is_current, versions.is_current IS NOT NULL OR stored.is_current IS NOT NULL) OR
@@ -177,7 +177,7 @@ unknown_member AS (
         '00000000000000000000000000000000' AS seller_key,
         CAST(NULL AS CHAR(32)) AS seller_id,
         CAST(NULL AS CHAR(5)) AS seller_zip_code_prefix,
-        CAST(NULL AS VARCHAR(256)) AS seller_city,
+        CAST(NULL AS VARCHAR(400)) AS seller_city,
         CAST(NULL AS CHAR(2)) AS seller_state,
         CAST('1900-01-01' AS TIMESTAMP) AS valid_from,
         CAST('9999-12-31' AS TIMESTAMP) AS valid_to,

@@ -5,7 +5,7 @@
 -- its order). Stored items are re-keyed when their order was restaged or re-keyed, or their
 -- product or seller is in this run's delta (a new version, or a late dimension row); a version
 -- opened after the purchase leaves the item's key as it was.
-CREATE TEMP TABLE merge_source_fact_order_items AS
+CREATE TEMP TABLE merge_source_fact_order_items DISTKEY (order_id) AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -65,12 +65,9 @@ rekeyed AS (
     SELECT item.order_id, item.order_item_id, item.product_id, item.seller_id, item.shipping_limit_date, item.price, item.freight_value, item.updated_at, item.deleted_at
     FROM user_access_layer.fact_order_items AS item
     INNER JOIN rekeyed_keys AS k ON k.order_id = item.order_id AND k.order_item_id = item.order_item_id
-    WHERE NOT EXISTS (
-            SELECT 1
-            FROM incoming
-            WHERE incoming.order_id = item.order_id
-                AND incoming.order_item_id = item.order_item_id
-        )
+    -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
+    LEFT JOIN incoming ON incoming.order_id = item.order_id AND incoming.order_item_id = item.order_item_id
+    WHERE incoming.order_id IS NULL
 ),
 
 candidates AS (

@@ -2,7 +2,7 @@
 -- freight_value) and their total, from fact_order_items as merged in this run, for every order
 -- in the orders or items delta. Runs after fact_order_items.sql, so an item arriving in a later
 -- run than its order updates the order's totals. An order without items has 0 and 0.00.
-CREATE TEMP TABLE merge_source_fact_orders_totals AS
+CREATE TEMP TABLE merge_source_fact_orders_totals DISTKEY (order_id) AS
 WITH touched AS (
     SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL
     UNION

@@ -1,7 +1,7 @@
 -- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta, with
 -- the purchase date key of its order (as merged in this run by fact_orders.sql). Stored payments
 -- of a restaged order follow a change of its purchase date.
-CREATE TEMP TABLE merge_source_fact_payments AS
+CREATE TEMP TABLE merge_source_fact_payments DISTKEY (order_id) AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -33,15 +33,13 @@ incoming AS (
 ),
 
 restaged_orders AS (
-    SELECT order_id, payment_sequential, payment_type, payment_installments, payment_value, updated_at, deleted_at
+    -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
+    SELECT payment.order_id, payment.payment_sequential, payment.payment_type, payment.payment_installments, payment.payment_value, payment.updated_at, payment.deleted_at
     FROM user_access_layer.fact_payments AS payment
+    LEFT JOIN incoming
+        ON incoming.order_id = payment.order_id AND incoming.payment_sequential = payment.payment_sequential
     WHERE payment.order_id IN (SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL)
-        AND NOT EXISTS (
-            SELECT 1
-            FROM incoming
-            WHERE incoming.order_id = payment.order_id
-                AND incoming.payment_sequential = payment.payment_sequential
-        )
+        AND incoming.order_id IS NULL
 ),
 
 candidates AS (
@@ -74,7 +72,7 @@ changed AS (
     WHERE stored.order_id IS NULL
         OR (
                 COALESCE(keyed.purchase_date_key <> stored.purchase_date_key, keyed.purchase_date_key IS NOT NULL OR stored.purchase_date_key IS NOT NULL) OR
-                COALESCE(keyed.payment_type <> stored.payment_type, keyed.payment_type IS NOT NULL OR stored.payment_type IS NOT NULL) OR
+                COALESCE(keyed.payment_type <> stored.payment_type OR OCTET_LENGTH(keyed.payment_type) <> OCTET_LENGTH(stored.payment_type), keyed.payment_type IS NOT NULL OR stored.payment_type IS NOT NULL) OR
                 COALESCE(keyed.payment_installments <> stored.payment_installments, keyed.payment_installments IS NOT NULL OR stored.payment_installments IS NOT NULL) OR
                 COALESCE(keyed.payment_value <> stored.payment_value, keyed.payment_value IS NOT NULL OR stored.payment_value IS NOT NULL) OR
                 COALESCE(keyed.updated_at <> stored.updated_at, keyed.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR

@@ -1,6 +1,6 @@
 -- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
 -- order_reviews delta, with the date key of the review's creation.
-CREATE TEMP TABLE merge_source_fact_reviews AS
+CREATE TEMP TABLE merge_source_fact_reviews DISTKEY (order_id) AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -47,8 +47,8 @@ changed AS (
     WHERE stored.review_id IS NULL
         OR (
                 COALESCE(staged.review_score <> stored.review_score, staged.review_score IS NOT NULL OR stored.review_score IS NOT NULL) OR
-                COALESCE(staged.review_comment_title <> stored.review_comment_title, staged.review_comment_title IS NOT NULL OR stored.review_comment_title IS NOT NULL) OR
-                COALESCE(staged.review_comment_message <> stored.review_comment_message, staged.review_comment_message IS NOT NULL OR stored.review_comment_message IS NOT NULL) OR
+                COALESCE(staged.review_comment_title <> stored.review_comment_title OR OCTET_LENGTH(staged.review_comment_title) <> OCTET_LENGTH(stored.review_comment_title), staged.review_comment_title IS NOT NULL OR stored.review_comment_title IS NOT NULL) OR
+                COALESCE(staged.review_comment_message <> stored.review_comment_message OR OCTET_LENGTH(staged.review_comment_message) <> OCTET_LENGTH(stored.review_comment_message), staged.review_comment_message IS NOT NULL OR stored.review_comment_message IS NOT NULL) OR
                 COALESCE(staged.review_creation_date <> stored.review_creation_date, staged.review_creation_date IS NOT NULL OR stored.review_creation_date IS NOT NULL) OR
                 COALESCE(staged.review_answer_timestamp <> stored.review_answer_timestamp, staged.review_answer_timestamp IS NOT NULL OR stored.review_answer_timestamp IS NOT NULL) OR
                 COALESCE(staged.review_creation_date_key <> stored.review_creation_date_key, staged.review_creation_date_key IS NOT NULL OR stored.review_creation_date_key IS NOT NULL) OR

@@ -44,7 +44,7 @@ changed AS (
                 COALESCE(staged.geolocation_zip_code_prefix <> stored.geolocation_zip_code_prefix, staged.geolocation_zip_code_prefix IS NOT NULL OR stored.geolocation_zip_code_prefix IS NOT NULL) OR
                 COALESCE(staged.geolocation_lat <> stored.geolocation_lat, staged.geolocation_lat IS NOT NULL OR stored.geolocation_lat IS NOT NULL) OR
                 COALESCE(staged.geolocation_lng <> stored.geolocation_lng, staged.geolocation_lng IS NOT NULL OR stored.geolocation_lng IS NOT NULL) OR
-                COALESCE(staged.geolocation_city <> stored.geolocation_city, staged.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
+                COALESCE(staged.geolocation_city <> stored.geolocation_city OR OCTET_LENGTH(staged.geolocation_city) <> OCTET_LENGTH(stored.geolocation_city), staged.geolocation_city IS NOT NULL OR stored.geolocation_city IS NOT NULL) OR
                 COALESCE(staged.geolocation_state <> stored.geolocation_state, staged.geolocation_state IS NOT NULL OR stored.geolocation_state IS NOT NULL) OR
                 COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
                 COALESCE(staged.deleted_at <> stored.deleted_at, staged.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)

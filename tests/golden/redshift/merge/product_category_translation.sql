@@ -34,7 +34,7 @@ changed AS (
     LEFT JOIN stored ON stored.product_category_name = staged.product_category_name
     WHERE stored.product_category_name IS NULL
         OR (
-                COALESCE(staged.product_category_name_english <> stored.product_category_name_english, staged.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
+                COALESCE(staged.product_category_name_english <> stored.product_category_name_english OR OCTET_LENGTH(staged.product_category_name_english) <> OCTET_LENGTH(stored.product_category_name_english), staged.product_category_name_english IS NOT NULL OR stored.product_category_name_english IS NOT NULL) OR
                 COALESCE(staged.updated_at <> stored.updated_at, staged.updated_at IS NOT NULL OR stored.updated_at IS NOT NULL) OR
                 COALESCE(staged.deleted_at <> stored.deleted_at, staged.deleted_at IS NOT NULL OR stored.deleted_at IS NOT NULL)
             )

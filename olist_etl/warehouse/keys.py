@@ -1,0 +1,82 @@
+"""Post-merge key checks: every dim and fact key, scoped to the keys the run touched.
+
+Run by promote after the merges, in its transaction (sql/warehouse/merge/check_keys.sql). On
+Redshift nothing else stops a duplicate key (PRIMARY KEY is informational there), so a duplicate
+raises and the whole promote rolls back; on PostgreSQL the primary keys stop most of them first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from olist_etl.sqlfiles import render, statements
+
+CHECK_FILE = "warehouse/merge/check_keys.sql"
+
+
+class DuplicateKey(RuntimeError):
+    """A star-schema key holds more than one row after the merges."""
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    target: str  # table in user_access_layer
+    keys: tuple[str, ...]  # the key that must be unique
+    scope_table: str | None  # the delta table whose rows the run touched (None: the whole table)
+    scope_column: str | None = None  # its column ...
+    target_column: str | None = None  # ... matched with this target column
+    current_only: bool = False  # the natural key of an SCD2 dimension: one current version
+    unknown_member: bool = False  # the dimension's unknown member is checked too
+
+    @property
+    def name(self) -> str:
+        return f"{self.target}({', '.join(self.keys)}{' where current' if self.current_only else ''})"
+
+
+def _scoped(target: str, keys: tuple[str, ...], table: str, column: str, target_column: str | None = None, **flags: bool) -> KeyCheck:
+    return KeyCheck(target, keys, table, column, target_column or column, **flags)
+
+
+KEY_CHECKS: tuple[KeyCheck, ...] = (
+    _scoped("product_category_translation", ("product_category_name",), "product_category_name_translation", "product_category_name"),
+    _scoped("dim_product", ("product_key",), "products", "product_id", unknown_member=True),
+    _scoped("dim_product", ("product_id",), "products", "product_id", current_only=True),
+    _scoped("customer_account", ("customer_id",), "customers", "customer_id"),
+    _scoped("dim_customer", ("customer_key",), "customers", "customer_unique_id", unknown_member=True),
+    _scoped("dim_customer", ("customer_unique_id",), "customers", "customer_unique_id", current_only=True),
+    _scoped("dim_seller", ("seller_key",), "sellers", "seller_id", unknown_member=True),
+    _scoped("dim_seller", ("seller_id",), "sellers", "seller_id", current_only=True),
+    _scoped("dim_geolocation", ("geolocation_zip_code_prefix",), "geolocation", "geolocation_zip_code_prefix"),
+    _scoped("geolocation_point", ("geolocation_id",), "geolocation", "geolocation_id"),
+    # A fixed calendar of ~7,700 rows: checked whole.
+    KeyCheck("dim_date", ("date_key",), None),
+    _scoped("fact_orders", ("order_id",), "orders", "order_id"),
+    _scoped("fact_order_items", ("order_id", "order_item_id"), "order_items", "order_id"),
+    _scoped("fact_payments", ("order_id", "payment_sequential"), "order_payments", "order_id"),
+    _scoped("fact_reviews", ("review_id", "order_id"), "order_reviews", "review_id"),
+)
+
+
+def check_key_sql(dialect: str, check: KeyCheck) -> str:
+    return render(
+        CHECK_FILE, dialect,
+        target=check.target, keys=list(check.keys), scope_table=check.scope_table, scope_column=check.scope_column,
+        target_column=check.target_column, current_only=check.current_only, unknown_member=check.unknown_member,
+    )
+
+
+def check_keys(conn: sa.Connection, dialect: str) -> None:
+    """Raise DuplicateKey naming the table, key and value(s) of the first duplicated key found."""
+    for check in KEY_CHECKS:
+        rows = conn.execute(sa.text(statements(check_key_sql(dialect, check))[0])).all()
+        if rows:
+            *values, copies = rows[0]
+            key = ", ".join(f"{k} = {v!r}" for k, v in zip(check.keys, values))
+            more = f" (and {len(rows) - 1} more key values)" if len(rows) > 1 else ""
+            scope = " among its current versions" if check.current_only else ""
+            raise DuplicateKey(
+                f"user_access_layer.{check.target} holds {copies} rows with {key}{scope}{more}: "
+                "a key must be unique; nothing of the run was promoted"
+            )
