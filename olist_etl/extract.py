@@ -8,6 +8,10 @@ committed late with an older timestamp. The overlap is deduplicated by key at me
 A backfill re-extracts the orders purchased in an inclusive date range and the rows that hang off
 them (sql/source/extract/purchase_range.sql). It records no high watermark, so promoting it never
 moves the watermarks the incremental syncs read.
+
+On MySQL/MariaDB the window (or whole-table) read goes through olist_etl/arrow_extract.py: native,
+into Arrow batches and Arrow's CSV writer (OLIST_EXTRACT_READER=python keeps PyMySQL). The reads by
+key and a backfill's purchase range stay on PyMySQL: they are small, and bind their parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from olist_etl import arrow_extract
 from olist_etl.db import dialect_of, extract_engine
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render
@@ -25,7 +30,8 @@ from olist_etl.deleted_keys import write_deleted_keys
 from olist_etl.staging import open_staging
 from olist_etl.tables import UPDATED_AT, get_table
 from olist_etl.progress import Progress
-from olist_etl.stage import PartWriter, TableExtract
+from olist_etl.manifest import TableExtract
+from olist_etl.stage import PartWriter
 
 FETCH_ROWS = 10_000
 # Differences the source comparison may hand to one table's extract. Past it the table is re-read
@@ -165,7 +171,8 @@ def extract_table(settings: Settings, run_id: str, table: str, since: str | None
         if has_updated_at and updated_at_is_wall_clock(conn, dialect, table):
             _warn_wall_clock_updated_at(table)
         # A table without updated_at stages the time its rows were read in that column instead.
-        observed_at = datetime.now(timezone.utc).replace(tzinfo=None).strftime(WATERMARK_FORMAT)
+        observed = datetime.now(timezone.utc).replace(tzinfo=None)
+        observed_at = observed.strftime(WATERMARK_FORMAT)
         params: dict = {"since": since, "high_watermark": None, "observed_at": observed_at}
         if diff is None:
             extract.method = "full" if since is None else "window"
@@ -186,7 +193,14 @@ def extract_table(settings: Settings, run_id: str, table: str, since: str | None
                     )
                     for count in (False, True)
                 }
-                _stream(conn, query[False], query[True], params, writer, progress)
+                if arrow_extract.reads_source(settings):
+                    _count(conn, query[True], params, progress)
+                    arrow_query = arrow_extract.ArrowQuery(
+                        table, tuple(columns), params["since"], params["high_watermark"], observed, has_updated_at
+                    )
+                    arrow_extract.stage_changed_rows(settings, conn, arrow_query, writer)
+                else:
+                    _stream(conn, query[False], query[True], params, writer, progress)
         if extract.method in ("window+compare", "diff"):
             keys = list(diff.missing) + [key for key, _columns in diff.changed]
             extract.fetched_by_key = _stream_keys(
@@ -294,10 +308,14 @@ def empty_extract(table: str) -> TableExtract:
     return TableExtract(table=table, columns=list(get_table(table).staged_columns))
 
 
-def _stream(conn: sa.Connection, query: str, count_query: str, params: dict, writer: PartWriter, progress: Progress) -> None:
+def _count(conn: sa.Connection, count_query: str, params: dict, progress: Progress) -> None:
     if progress.enabled:
         # The denominator only; rows changing between the count and the read merely skew the bar.
         progress.total = int(conn.execute(sa.text(count_query), params).scalar_one())
+
+
+def _stream(conn: sa.Connection, query: str, count_query: str, params: dict, writer: PartWriter, progress: Progress) -> None:
+    _count(conn, count_query, params, progress)
     # stream_results: a server-side cursor on MySQL, so memory holds one fetch, not the table.
     result = conn.execution_options(stream_results=True).execute(sa.text(query), params)
     while batch := result.fetchmany(FETCH_ROWS):

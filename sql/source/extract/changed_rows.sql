@@ -1,5 +1,7 @@
--- Rows of one table changed in (since, high_watermark]; a full extract has no lower bound, and a
--- table without updated_at (has_updated_at false: a full extract only) none at all.
+-- Rows of one table changed in (since, high_watermark]. A full extract reads every row, with no
+-- bound at all: its deletes are the stored keys missing from the delta, so a row updated after
+-- high_watermark was read must still be staged, or it would be marked deleted (the watermark stays
+-- high_watermark; the next incremental re-reads such rows, which the merge dedupes).
 -- With count set, the number of those rows instead: the extract's progress denominator.
 SELECT
 {% if count %}
@@ -15,9 +17,7 @@ SELECT
 {% endfor %}
 {% endif %}
 FROM {{ q(table) }}
-{% if has_updated_at %}
-WHERE {{ q("updated_at") }} <= :high_watermark
-{% endif %}
 {% if incremental %}
+WHERE {{ q("updated_at") }} <= :high_watermark
   AND {{ q("updated_at") }} > :since
 {% endif %}
