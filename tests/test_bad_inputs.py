@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.staging import open_staging
-from tests.conftest import mariadb_database, postgres_database, s3_bucket
-from tests.pipeline_support import Pipeline, cli, sync
-from tests.helpers import assert_tables_unchanged
+from tests.support.services import mariadb_database, postgres_database, s3_bucket
+from tests.support.pipeline import Pipeline, cli, sync
+from tests.support.tables import assert_tables_unchanged
 
 pytestmark = pytest.mark.integration
 
@@ -235,7 +235,7 @@ def test_blocked_sync_message_names_table_expectation_column_count_and_samples(p
 
     assert code == 2
     assert "BLOCKED" in out
-    assert 'order_reviews.review_score: expect_column_values_to_be_in_set, 1 unexpected, e.g. ["7"]' in err
+    assert 'order_reviews.review_score: expect_column_values_to_be_in_set, 1 unexpected, e.g. [7]' in err
 
 
 def test_text_with_quotes_commas_newlines_accents_and_emoji_round_trips_byte_for_byte(pipeline):

@@ -1,93 +1,134 @@
-"""The data docs of a blocked run, as an analyst sees them: rendered by headless Chromium.
+"""The data docs as an analyst sees them: headless Chromium, offline, file:// only.
 
-Chromium must be installed beforehand (CI: `apt-get install -y chromium`); the test installs
-nothing and, without it, is skipped with the reason (fails under CI).
+The site is built by GX checkpoints (tests/docs_support.py): a blocked run, a promoted run and a
+run that failed on an error. Chromium must be installed (see tests/browser_support.py).
 """
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from olist_etl.staging import open_staging
-from olist_etl.gates.delta import GateFailed
-from olist_etl.gates.staged import run_staged_gate
-from tests.conftest import make_settings, unavailable
-from tests.test_gate_staged import clean_rows, stage
+from tests.support.browser import PNG_MAGIC, browse, chromium, inspect_page, remote_requests
+from tests.support.docs import BREAKOUT, ERROR, HOSTILE_TABLE, SVG, build_site
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    unavailable("headless Chromium is not installed (apt-get install -y chromium)")
-
-
-def browse(browser: str, page: Path, profile: Path, *, screenshot: Path | None = None) -> str:
-    """The DOM after the page's scripts ran (or, with `screenshot`, a PNG of the window)."""
-    args = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}", "--window-size=1400,2000",
-        "--virtual-time-budget=5000",  # let the page's scripts finish before the dump, without a wall-clock wait
-    ]
-    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    proc = subprocess.run(args + [page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
+RED = "rgb(200, 35, 51)"
+GREEN = "rgb(30, 126, 52)"
+FAILED_ROW = "rgb(251, 233, 235)"
+PROBES = [
+    ("failed_icon", ".fa-times", "::before"),
+    ("passed_icon", ".fa-check-circle", "::before"),
+    ("failed_row", "tr.olist-row-failed", None),
+    ("failed_run", ".olist-status-failed", None),
+    ("blocked_run", ".olist-status-blocked", None),
+    ("body", "body", None),
+]
 
 
-def visible_text(dom: str) -> str:
-    """The DOM's text without scripts, styles and tags, whitespace collapsed."""
-    dom = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", dom)
-    return " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return build_site(tmp_path_factory.mktemp("olist-home"))
 
 
-@pytest.fixture
-def blocked_docs(olist_home, tmp_path) -> Path:
-    staging = (tmp_path / "staging").as_uri()
-    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None, staging_url=staging)
-    rows = clean_rows()
-    rows["order_items"][1]["price"] = "-4.00"
-    with pytest.raises(GateFailed):
-        run_staged_gate(settings, stage(open_staging(staging), rows), previous_rows={})
-    return olist_home / "data_docs"
+def local_only(seen: dict) -> None:
+    assert all(url.startswith("file://") for url in seen["resources"]), seen["resources"]
+    assert seen["stylesheets"] and all(s == "inline" or s.startswith("file://") for s in seen["stylesheets"])
+    assert seen["injected"] == []  # markup in data created no element
+    assert seen["csp"] and "script-src 'none'" in seen["csp"][0]
 
 
-def test_blocked_run_data_docs_show_the_failing_expectation_in_chromium(blocked_docs, tmp_path):
+def target(link: str) -> Path:
+    return Path(urllib.parse.unquote(urllib.parse.urlparse(link).path))
+
+
+def test_index_offline_shows_every_run_with_its_true_status_and_links_its_pages(site, tmp_path):
     browser = chromium()
-    index = blocked_docs / "index.html"
-
+    index = site.root / "index.html"
+    net_log = tmp_path / "net.json"
     shot = tmp_path / "index.png"
-    browse(browser, index, tmp_path / "profile-1", screenshot=shot)
-    index_text = visible_text(browse(browser, index, tmp_path / "profile-2"))
+    browse(browser, index, tmp_path / "shot-profile", screenshot=shot, net_log=net_log)
+    seen = inspect_page(browser, index, tmp_path / "inspect", PROBES)
 
-    assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 10_000  # a rendered page, not a blank one
-    # The index names the run, gate, table, column, expectation, count and sample, with no network.
-    assert "gate-staged-parts order_items expect_column_values_to_be_between price critical FAILED 1 [\"-4.00\"]" in index_text
-    # The index links each table's validation page; the blocked table's page names the failure.
-    page = next((blocked_docs / "validations" / "staged" / "order_items").rglob("*.html"))
-    page_shot = tmp_path / "order_items.png"
-    browse(browser, page, tmp_path / "profile-3", screenshot=page_shot)
-    page_text = visible_text(browse(browser, page, tmp_path / "profile-4"))
-    assert page_shot.read_bytes()[:8] == PNG_MAGIC
-    assert "expect_column_values_to_be_between (critical)" in page_text
-    assert "-4.00" in page_text
-    assert "1 unexpected values found" in page_text  # GX states the count only when given the rows read
-    assert "Failed" in page_text or "failed" in page_text
+    assert shot.read_bytes()[:8] == PNG_MAGIC and shot.stat().st_size > 10_000  # a rendered page
+    assert remote_requests(net_log) == []
+    local_only(seen)
+    # Styled by the site's own stylesheet: its status colours and icons, not the browser defaults.
+    assert any(sheet.endswith("/static/olist/offline.css") for sheet in seen["stylesheets"])
+    assert seen["probes"]["failed_icon"]["content"] == '"\u2718"' and seen["probes"]["failed_icon"]["color"] == RED
+    assert seen["probes"]["passed_icon"]["content"] == '"\u2714"' and seen["probes"]["passed_icon"]["color"] == GREEN
+    assert seen["probes"]["failed_row"]["background"] == FAILED_ROW
+    assert seen["probes"]["failed_run"]["background"] == "rgb(111, 66, 193)"
+    assert seen["probes"]["blocked_run"]["background"] == RED
+
+    text = " ".join(seen["text"].split())
+    # Each run with the outcome the flow recorded: the errored run is "failed", never "passed".
+    assert f"{site.failed} failed incremental" in text and ERROR in text
+    assert f"{site.blocked} blocked full" in text and f"{site.promoted} promoted full" in text
+    # GX's validation list is filled (6 validations), newest first, the failed ones marked.
+    assert text.count("Failed 2026-11-30") == 1 and text.count("Success 2026-11-30") == 5
+    assert HOSTILE_TABLE in text
+
+    links = {name: href for name, href in seen["links"]}
+    for run in (site.promoted, site.blocked, site.failed):
+        assert target(links[run]).is_file()  # the run page
+        pages = [href for _, href in seen["links"] if f"/{run}/" in href]
+        assert len(pages) >= 2 and all(target(p).is_file() for p in pages), run  # passing runs too
 
 
-def test_a_passing_table_page_shows_no_failure(blocked_docs, tmp_path):
+def test_a_failed_validation_page_marks_the_failed_row_offline(site, tmp_path):
     browser = chromium()
-    page = next((blocked_docs / "validations" / "staged" / "sellers").rglob("*.html"))
+    page = next((site.root / "validations" / "delta" / "orders" / site.blocked).rglob("*.html"))
+    net_log = tmp_path / "net.json"
+    browse(browser, page, tmp_path / "profile", net_log=net_log)
+    seen = inspect_page(browser, page, tmp_path / "inspect", PROBES)
 
-    text = visible_text(browse(browser, page, tmp_path / "profile"))
+    assert remote_requests(net_log) == []
+    local_only(seen)
+    assert seen["probes"]["failed_icon"]["content"] == '"\u2718"' and seen["probes"]["failed_icon"]["color"] == RED
+    text = " ".join(seen["text"].split())
+    assert "Status: Failed" in text
+    assert "2 unexpected values found" in text
+    assert SVG in text and BREAKOUT in text  # the offending values, shown as text
+    assert "Unsuccessful Expectations 2" in text
 
-    assert "expect_column_values_to_match_regex (critical)" in text  # the suite's checks are listed
-    assert "-4.00" not in text
+
+def test_a_passing_validation_page_shows_no_failure(site, tmp_path):
+    browser = chromium()
+    page = next((site.root / "validations" / "delta" / "orders" / site.promoted).rglob("*.html"))
+    seen = inspect_page(browser, page, tmp_path / "inspect", PROBES)
+
+    local_only(seen)
+    assert seen["probes"]["failed_icon"] is None and seen["probes"]["passed_icon"]["color"] == GREEN
+    assert "Unsuccessful Expectations 0" in " ".join(seen["text"].split())
+
+
+def test_the_failed_run_page_names_the_error_and_links_what_its_gate_checked(site, tmp_path):
+    browser = chromium()
+    page = site.root / "olist" / "runs" / f"{site.failed}.html"
+    seen = inspect_page(browser, page, tmp_path / "inspect", PROBES)
+
+    local_only(seen)
+    text = " ".join(seen["text"].split())
+    assert f"Run {site.failed} failed" in text and ERROR in text
+    assert seen["probes"]["failed_run"]["background"] == "rgb(111, 66, 193)"
+    pages = [href for name, href in seen["links"] if name in ("orders", HOSTILE_TABLE)]
+    assert len(pages) == 2 and all(target(p).is_file() for p in pages)
+
+
+def test_the_checks_see_remote_requests_and_markup_when_a_page_has_them(tmp_path):
+    """The same harness and net log flag a page that loads from the network and runs injected markup."""
+    browser = chromium()
+    page = tmp_path / "unsafe.html"
+    # An onload that returns at once: alert() would hold headless Chromium until its timeout.
+    page.write_text('<html><head><link rel="stylesheet" href="local.css"></head><body><p><svg/onload="document.title=1"></p>'
+                    '<img src="http://127.0.0.1:1/probe.png"></body></html>')
+    net_log = tmp_path / "net.json"
+    browse(browser, page, tmp_path / "profile", net_log=net_log)
+    seen = inspect_page(browser, page, tmp_path / "inspect", PROBES)
+
+    assert remote_requests(net_log) == ["http://127.0.0.1:1/probe.png"]
+    assert "http://127.0.0.1:1/probe.png" in seen["resources"]
+    assert seen["injected"] and seen["injected"][0].startswith("<svg")
+    assert not seen["csp"]

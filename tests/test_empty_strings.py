@@ -15,11 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.app.cli import main
+from olist_etl.load import create_warehouse
+from olist_etl.manifest import Part, RunManifest, TableExtract, part_key
 from olist_etl.staging import open_staging
 from olist_etl.stage import NULL_MARKER, StagedCsvReader, StagedCsvWriter
-from olist_etl.gates.delta import GateFailed
+from olist_etl.gates.results import GateFailed
 from olist_etl.gates.staged import run_staged_gate
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +159,7 @@ def test_empty_null_and_marker_text_sync_exactly_and_follow_incremental_changes(
 # --- gate 1 reads the dialect ---------------------------------------------------------------
 
 
-def _stage_items(area, run_id: str, price: str) -> dict:
+def _stage_items(area, run_id: str, price: str) -> RunManifest:
     columns = ["order_id", "order_item_id", "product_id", "seller_id", "shipping_limit_date", "price", "freight_value", "updated_at"]
     good = ["a" * 32, "1", "b" * 32, "c" * 32, "2018-01-03 10:00:00", "10.50", "2.00", "2018-01-03 10:00:00.000000"]
     bad = ["d" * 32, "1", "b" * 32, "c" * 32, "2018-01-03 10:00:00", price, None, "2018-01-03 10:00:00.000000"]
@@ -165,28 +167,34 @@ def _stage_items(area, run_id: str, price: str) -> dict:
     writer = StagedCsvWriter(text)
     writer.writerow(columns)
     writer.writerows([good, bad])
-    key = f"runs/{run_id}/order_items/part-00000.csv.gz"
+    key = part_key(run_id, "order_items", 0)
+    data = gzip.compress(text.getvalue().encode("utf-8"))
     with area.writer(key) as out:
-        out.write(gzip.compress(text.getvalue().encode("utf-8")))
-    tables = {"order_items": {"columns": columns, "rows": 2, "parts": [{"key": key, "rows": 2, "bytes": 1}], "since": None, "high_watermark": None}}
-    return {"run_id": run_id, "mode": "incremental", "created_at": "2018-01-04T00:00:00+00:00", "tables": tables}
+        out.write(data)
+    items = TableExtract(table="order_items", columns=columns, rows=2, parts=[Part(key=key, rows=2, bytes=len(data))])
+    return RunManifest(run_id=run_id, mode="incremental", created_at="2018-01-04T00:00:00+00:00", tables={"order_items": items})
 
 
 @pytest.fixture
-def gate_area(olist_home, tmp_path):
+def gate_area(olist_home, tmp_path, postgres_url):
+    # Gate 1 runs GX on the landing tables in the warehouse.
     url = (tmp_path / "staging").as_uri()
-    return open_staging(url), make_settings(olist_home, source_url="sqlite://", warehouse_url=None, staging_url=url)
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=postgres_url, staging_url=url)
+    create_warehouse(settings)
+    return open_staging(url), settings
 
 
-def test_gate_1_passes_a_null_number_but_rejects_an_empty_string_naming_part_line_and_column(gate_area):
+@pytest.mark.integration
+def test_gate_1_passes_a_null_number_but_rejects_an_empty_string_naming_column_and_value(gate_area):
     area, settings = gate_area
     # Passing side: a NULL freight_value (unquoted marker) is a NULL, not a bad number.
     run_staged_gate(settings, _stage_items(area, "run-null", "3.00"), previous_rows={})
 
-    # Failing side: '' in price is a bad value, named with table, part, line, column and value.
+    # Failing side: '' in price is a bad value, named with table, column and value.
     manifest = _stage_items(area, "run-empty", "")
     with pytest.raises(GateFailed) as caught:
         run_staged_gate(settings, manifest, previous_rows={})
-    failures = [f for f in caught.value.result.failed_expectations if f["expectation"] == "expect_column_values_to_not_match_regex"]
-    assert [(f["table"], f["column"], f["severity"]) for f in failures] == [("order_items", "price", "critical")]
-    assert failures[0]["sample_values"] == [{"part": manifest["tables"]["order_items"]["parts"][0]["key"], "line": 3, "value": ""}]
+    # '' does not match the decimal pattern; the NULL freight_value beside it is not reported.
+    failures = caught.value.result.critical_failures
+    assert [(f["table"], f["column"], f["expectation"]) for f in failures] == [("order_items", "price", "expect_column_values_to_match_regex")]
+    assert failures[0]["sample_values"] == [""] and failures[0]["unexpected_count"] == 1

@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 
 from olist_etl.merge import promote
-from olist_etl.gates.delta import POST_MERGE_GATE, GateFailed, post_merge_suite_path, suite_from_dict
-from tests.helpers import assert_tables_unchanged
+from olist_etl.gates.post_merge import GATE_NAME as POST_MERGE_GATE, post_merge_document
+from olist_etl.gates.results import GateFailed
+from olist_etl.gates.suites import suite_from_dict
+from tests.support.tables import assert_tables_unchanged
 from tests.test_merge import S1, T1, first_batch, hexid, load_run, snapshot
 
 pytestmark = pytest.mark.integration
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypassed_the_gates(warehouse):
     settings, engine, area = warehouse
-    suite_from_dict(json.loads(post_merge_suite_path().read_text()))  # a valid GX suite file
+    suite_from_dict(post_merge_document())  # a valid GX suite file
     promote(settings, load_run(settings, area, "r1", first_batch()))
     passed = json.loads((settings.home / "gate_results" / "r1" / f"{POST_MERGE_GATE}.json").read_text())
     assert passed["success"] is True and len(passed["results"][0]["expectations"]) == 27

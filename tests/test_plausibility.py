@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from olist_etl.resources import resource_dir
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging
-from olist_etl.gates.delta import describe_failure
-from tests.conftest import mariadb_database, postgres_database
-from tests import pipeline_support
-from tests.pipeline_support import cli, cli_json_err
-from tests.helpers import assert_tables_unchanged, table_checksums
+from olist_etl.gates.results import describe_failure
+from tests.support.services import mariadb_database, postgres_database
+from tests.support import pipeline as pipeline_support
+from tests.support.pipeline import cli, cli_json_err
+from tests.support.tables import assert_tables_unchanged, table_checksums
 
 pytestmark = pytest.mark.integration
 

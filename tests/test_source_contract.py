@@ -21,10 +21,10 @@ import sqlalchemy as sa
 
 from olist_etl.source import contract
 from olist_etl.source.contract import SourceType, judge
-from tests.conftest import make_settings, mariadb_database, postgres_database
-from tests import pipeline_support
-from tests.pipeline_support import cli, sync
-from tests.helpers import assert_tables_unchanged
+from tests.support.services import make_settings, mariadb_database, postgres_database
+from tests.support import pipeline as pipeline_support
+from tests.support.pipeline import cli, sync
+from tests.support.tables import assert_tables_unchanged
 
 SOURCE, STAGED, DELTA = "gate-source-columns", "gate-staged-parts", "gate-delta-tables"
 TYPE_CHECK = "expect_column_values_to_be_in_type_list"
@@ -142,8 +142,8 @@ def test_key_enforced_only_by_a_unique_index_on_the_key_or_a_not_null_part_of_it
 def test_sqlite_seeded_source_passes_and_a_numeric_zip_column_blocks(tmp_path):
     from olist_etl.db import source_engine
     from olist_etl.source import create_source_schema, seed_synthetic
-    from olist_etl.gates.delta import GateFailed
-    from olist_etl.gates.staged import run_source_columns_gate
+    from olist_etl.gates.results import GateFailed
+    from olist_etl.gates.source_columns import run_source_columns_gate
 
     settings = make_settings(tmp_path, source_url=f"sqlite:///{tmp_path / 'source.sqlite'}", warehouse_url=None)
     engine = source_engine(settings)
@@ -170,25 +170,26 @@ def test_sqlite_seeded_source_passes_and_a_numeric_zip_column_blocks(tmp_path):
     engine.dispose()
 
 
-# --- staged value ranges, without services ----------------------------------------------------
+# --- staged value ranges, on the landing tables ----------------------------------------------------
 
 
 def _staged_items(area, run_id: str, price: Decimal) -> dict:
-    from tests.warehouse_support import hexid, stage_run
+    from tests.support.warehouse import hexid, stage_run
 
     stamp = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=1)
     row = (hexid(1), 1, hexid(2), hexid(3), datetime(2018, 1, 5), price, Decimal("1.00"), stamp)
     return stage_run(area, run_id, {"order_items": [row]})
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("price, blocked", [(Decimal("9999999999.99"), False), (Decimal("10000000000.00"), True)])
-def test_staged_money_beyond_numeric_12_2_is_blocked_by_gate_1_naming_the_column(tmp_path, price, blocked):
-    from olist_etl.staging import LocalStaging
-    from olist_etl.gates.delta import GateFailed
+def test_staged_money_beyond_numeric_12_2_is_blocked_by_gate_1_naming_the_column(warehouse, price, blocked):
+    from olist_etl.gates.results import GateFailed
     from olist_etl.gates.staged import run_staged_gate
 
-    settings = make_settings(tmp_path, source_url="sqlite://", warehouse_url=None, staging_url=(tmp_path / "staging").as_uri())
-    manifest = _staged_items(LocalStaging(tmp_path / "staging"), "run-range", price)
+    # Gate 1 runs GX on the landing tables in the warehouse.
+    settings, _engine, area = warehouse
+    manifest = _staged_items(area, "run-range", price)
     if not blocked:
         assert run_staged_gate(settings, manifest, previous_rows={}).result.success
         return
@@ -337,7 +338,7 @@ def test_a_lossless_type_change_promotes(pipeline, case):
 def test_a_table_without_updated_at_is_a_warning_not_a_failure(pipeline):
     from pathlib import Path
 
-    from olist_etl.gates.staged import run_source_columns_gate
+    from olist_etl.gates.source_columns import run_source_columns_gate
 
     seeded = pipeline.column_type("product_category_name_translation", "updated_at")
     pipeline.execute("alter table product_category_name_translation drop column updated_at")

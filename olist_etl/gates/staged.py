@@ -1,54 +1,47 @@
-"""Gate 1: validate this run's staged CSV parts before anything is loaded.
+"""Gate 1: validate this run's staged rows before anything reaches the typed delta tables.
 
-The suites are versioned GX 1.x suite files, expectations/staged/<table>.json (they load through
-olist_etl.gates.delta.suite_from_dict, so GX accepts every type and kwarg in them). GX itself does not
-evaluate them: its pandas engine needs a whole batch in memory and its SQL engine needs the rows
-loaded already. Instead each part is streamed once through gzip and the csv module, row by row,
-and every expectation is evaluated with GX's semantics (nulls skipped by value checks, regex
-search, `$PARAMETER` suite parameters) into results of the same shape gate 2 produces. Memory is
-one row plus a few samples per expectation, whatever the extract size.
-
-Malformed rows (a field count that differs from the header) are counted, written to
-runs/<run_id>/rejects/<table>.csv in the staging area with part key and line number, and block
-the run unless settings.max_rejected_rows (OLIST_MAX_REJECTED_ROWS) allows them; when allowed, the
-affected parts are rewritten without those rows and the manifest's counts follow, so the load and
-the promote reconciliation see exactly the rows that passed.
+Three steps, in the flow's order:
+1. `check_parts` streams every part once (gzip + csv, one row in memory) for what only the raw
+   file shows, the suites' `checked_on: parts` expectations: the header, each record's field count
+   and broken quoting. Malformed records are written to runs/<run_id>/rejects/<table>.csv with
+   part key and line; they block unless OLIST_MAX_REJECTED_ROWS allows them, and then the parts
+   are rewritten without them (a broken quote hides an unknown number of rows: never allowed).
+   A critical failure here ends the gate before any COPY.
+2. olist_etl.load.load_landing COPYs the parts into all-text landing tables.
+3. `validate_landing`: GX's SQL engine runs every other expectation of expectations/staged/ on the
+   landing tables, inside the warehouse: null, regex, in-set and row counts on the text
+   ("staged.<table>"), ranges, column pairs and numeric sets on a typed copy that casts only
+   well-formed values ("staged.<table>.typed", staging_layer.landing_typed_<table>; a malformed one
+   is NULL there and its regex check reports it).
+Only after this gate passes does olist_etl.load.load_table cast the landing rows into the delta tables.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import gzip
 import io
 import json
-import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Any, Callable
 
-
-from olist_etl.resources import resource_dir
+from olist_etl.gates import suites as suite_files
+from olist_etl.gates.datasources import add_sql
+from olist_etl.gates.docs import gx_context, run_validation
+from olist_etl.gates.results import SAMPLE_SIZE, GateResult, finish_gate, from_validation, gx_error
+from olist_etl.load import landing_table, load_landing, staged_column_specs
+from olist_etl.manifest import RunManifest, manifest_key, rejects_key
 from olist_etl.settings import Settings
+from olist_etl.sqlfiles import render
+from olist_etl.stage import StagedCsvReader
 from olist_etl.staging import StagingArea, open_staging, read_json, write_json
 from olist_etl.tables import TABLE_NAMES, get_table
-from olist_etl.stage import NULL_MARKER, StagedCsvReader
-from olist_etl.gates.delta import (
-    SAMPLE_SIZE,
-    SEVERITIES,
-    GateFailed,
-    GateResult,
-    run_logger,
-    describe_failure,
-    render_to_data_docs,
-    write_gate_result,
-)
 
 GATE_NAME = "gate-staged-parts"
-SOURCE_GATE_NAME = "gate-source-columns"
 MAX_REJECTED_ENV = "OLIST_MAX_REJECTED_ROWS"  # Settings.max_rejected_rows comes from it; named in messages
 # A full extract may shrink to a half or grow to double the previous full run before it is reported.
 ROW_COUNT_CHANGE_FACTOR = 2
@@ -57,332 +50,124 @@ CLOCK_SKEW = timedelta(minutes=5)
 # UTC: "not after the run" allows the widest UTC offset there is (+14:00) on top of the skew.
 WIDEST_UTC_OFFSET = timedelta(hours=14)
 _GZIP_LEVEL = 1
+HEADER_CHECK = "expect_table_columns_to_match_ordered_list"
+FIELD_COUNT_CHECK = "expect_table_column_count_to_equal"
+PARTS_CHECKS = (HEADER_CHECK, FIELD_COUNT_CHECK)
+
+# Well-formed text of each kind the typed view casts (the suites' regex expectations use the same
+# patterns), and the wide type it is cast to so an out-of-range value reaches its range check.
+PATTERNS = {
+    "int": r"^-?[0-9]{1,18}$",
+    "money": r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$",
+    "float": r"^-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?$",
+    "timestamp": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$",
+}
+PATTERNS["date"] = PATTERNS["timestamp"]
+WIDE_TYPES = {
+    "postgresql": {"int": "BIGINT", "money": "NUMERIC", "float": "DOUBLE PRECISION", "timestamp": "TIMESTAMP", "date": "TIMESTAMP"},
+    "redshift": {"int": "BIGINT", "money": "NUMERIC(38,6)", "float": "DOUBLE PRECISION", "timestamp": "TIMESTAMP", "date": "TIMESTAMP"},
+}
+# Compared as values, so GX checks them on the typed view.
+_VALUE_COMPARISONS = (
+    "expect_column_values_to_be_between",
+    "expect_column_pair_values_a_to_be_greater_than_b",
+    "expect_column_min_to_be_between",
+    "expect_column_max_to_be_between",
+)
 
 # Kaggle fields can exceed csv's default 128 KiB limit; a long review must not read as malformed.
 csv.field_size_limit(1 << 24)
 
 
-def staged_suite_path(table: str) -> Path:
-    get_table(table)
-    return resource_dir("expectations") / "staged" / f"{table}.json"
-
-
-def load_staged_suite(table: str) -> dict:
-    document = json.loads(staged_suite_path(table).read_text(encoding="utf-8"))
-    for index, entry in enumerate(document["expectations"]):
-        if (entry.get("meta") or {}).get("severity") not in SEVERITIES:
-            raise ValueError(f"suite {document['name']}: expectation #{index} ({entry.get('type')}) needs meta.severity in {SEVERITIES}")
-    return document
-
-
-def rejects_key(run_id: str, table: str) -> str:
-    return f"runs/{run_id}/rejects/{table}.csv"
-
-
-# ---------------------------------------------------------------------------------------------
-# Value parsing with the staged file's conventions: olist_etl.stage.StagedCsvReader gives None for a
-# NULL (the unquoted marker) and '' for an empty string, which value checks evaluate like any text.
-
-
-def _parse_timestamp(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    from dateutil import parser
-
-    try:
-        return parser.parse(text)
-    except (ValueError, OverflowError):
-        return None
-
-
-def _parse_number(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
-def _comparable(bound: Any) -> Any:
-    """A suite bound as the type values are compared in: numbers as Decimal, text as a timestamp."""
-    if bound is None:
-        return None
-    if isinstance(bound, datetime):
-        return bound.replace(tzinfo=None) if bound.tzinfo else bound
-    if isinstance(bound, (int, float)):
-        return Decimal(str(bound))
-    parsed = _parse_timestamp(str(bound))
-    if parsed is None:
-        raise ValueError(f"bound {bound!r} is neither a number nor a timestamp")
-    return parsed.replace(tzinfo=None) if parsed.tzinfo else parsed
-
-
-# ---------------------------------------------------------------------------------------------
-# One expectation's running result
-
-
 @dataclass
-class _Check:
-    table: str
-    entry: dict
-    kwargs: dict
-    unexpected: int = 0
+class PartsCheck:
+    """Step 1's outcome: the manifest to land (net of allowed rejected rows) and its results."""
 
-    def __post_init__(self):
-        self.samples: list = []
-        self.observed: Any = None  # what data docs show as observed (the header read, the row count)
-        self.severity = self.entry["meta"]["severity"]
-
-    @property
-    def type(self) -> str:
-        return self.entry["type"]
-
-    @property
-    def column(self):
-        kw = self.kwargs
-        if "column" in kw:
-            return kw["column"]
-        if "column_A" in kw:
-            return [kw["column_A"], kw["column_B"]]
-        return None
-
-    def miss(self, sample: Any) -> None:
-        self.unexpected += 1
-        if len(self.samples) < SAMPLE_SIZE and sample not in self.samples:
-            self.samples.append(sample)
-
-    def summary(self) -> dict:
-        # kwargs, description and samples let render_to_data_docs draw the same page GX would.
-        return {
-            "expectation": self.type,
-            "column": self.column,
-            "severity": self.severity,
-            "success": self.unexpected == 0,
-            "unexpected_count": self.unexpected,
-            "kwargs": json.loads(json.dumps(self.kwargs, default=str)),
-            "description": self.entry["meta"].get("description", ""),
-            "sample_values": self.samples,
-            "observed_value": self.observed,
-        }
-
-    def failure(self) -> dict:
-        return {
-            "table": self.table,
-            "expectation": self.type,
-            "column": self.column,
-            "severity": self.severity,
-            "unexpected_count": self.unexpected,
-            "sample_values": self.samples,
-            "description": self.entry["meta"].get("description", ""),
-        }
-
-
-def _resolve(value: Any, parameters: dict) -> Any:
-    """GX 1.x suite parameters: {"$PARAMETER": name} is replaced by the run's value."""
-    if isinstance(value, dict) and set(value) == {"$PARAMETER"}:
-        name = value["$PARAMETER"]
-        if name not in parameters:
-            raise KeyError(f"suite parameter {name!r} has no value for this run")
-        return parameters[name]
-    return value
-
-
-def _row_predicate(check: _Check, index: dict[str, int]) -> Callable[[list[str]], None] | None:
-    """A function fed every well-formed row that records misses; None for table-level checks."""
-    kw = check.kwargs
-    kind = check.type
-    if kind == "expect_column_values_to_not_be_null":
-        i = index[kw["column"]]
-
-        def not_null(row):
-            if row[i] is None:
-                check.miss(None)
-
-        return not_null
-    if kind == "expect_column_values_to_match_regex":
-        i, pattern = index[kw["column"]], re.compile(kw["regex"])
-
-        def regex(row):
-            if row[i] is not None and not pattern.search(row[i]):
-                check.miss(row[i])
-
-        return regex
-    if kind == "expect_column_values_to_be_in_set":
-        i = index[kw["column"]]
-        numeric = all(isinstance(v, (int, float)) for v in kw["value_set"])
-        allowed = {Decimal(str(v)) for v in kw["value_set"]} if numeric else set(kw["value_set"])
-
-        def in_set(row):
-            value = row[i]
-            if value is None:
-                return
-            key = _parse_number(value) if numeric else value
-            if key not in allowed:
-                check.miss(value)
-
-        return in_set
-    if kind == "expect_column_values_to_be_dateutil_parseable":
-        i = index[kw["column"]]
-
-        def parseable(row):
-            if row[i] is not None and _parse_timestamp(row[i]) is None:
-                check.miss(row[i])
-
-        return parseable
-    if kind == "expect_column_values_to_be_between":
-        i = index[kw["column"]]
-        low, high = _comparable(kw.get("min_value")), _comparable(kw.get("max_value"))
-        strict_min, strict_max = kw.get("strict_min", False), kw.get("strict_max", False)
-        parse = _parse_timestamp if isinstance(low or high, datetime) else _parse_number
-
-        def between(row):
-            if row[i] is None:
-                return
-            value = parse(row[i])
-            if value is None:  # unparseable: the parse check of the same column reports it
-                return
-            if isinstance(value, datetime) and value.tzinfo:
-                value = value.astimezone(timezone.utc).replace(tzinfo=None)
-            if low is not None and (value <= low if strict_min else value < low):
-                check.miss(row[i])
-            elif high is not None and (value >= high if strict_max else value > high):
-                check.miss(row[i])
-
-        return between
-    if kind == "expect_column_pair_values_a_to_be_greater_than_b":
-        a, b = index[kw["column_A"]], index[kw["column_B"]]
-        or_equal = kw.get("or_equal", False)
-
-        def pair(row):
-            if row[a] is None or row[b] is None:  # ignore_row_if: either_value_is_missing
-                return
-            va, vb = _parse_timestamp(row[a]), _parse_timestamp(row[b])
-            if va is None or vb is None:
-                return
-            if not (va >= vb if or_equal else va > vb):
-                check.miss([row[a], row[b]])
-
-        return pair
-    if kind in ("expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list", "expect_table_column_count_to_equal",
-                "expect_table_row_count_to_equal", "expect_table_row_count_to_be_between"):
-        return None
-    raise ValueError(f"gate 1 cannot evaluate {kind!r} while streaming; put it in a delta suite instead")
-
-
-# ---------------------------------------------------------------------------------------------
-# The gate
+    manifest: RunManifest
+    results: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class StagedGate:
     result: GateResult
-    manifest: dict  # the manifest to load: row counts net of rejected rows, when any were allowed
+    manifest: RunManifest  # the manifest to load: row counts net of rejected rows, when any were allowed
 
 
-def run_staged_gate(
-    settings: Settings,
-    manifest: dict,
-    *,
-    previous_rows: dict[str, int] | None = None,
-    suites: dict[str, dict] | None = None,
-) -> StagedGate:
-    """The gate's work, callable without Prefect.
+def run_staged_gate(settings: Settings, manifest: RunManifest, *, previous_rows: dict[str, int] | None = None,
+                    suites: dict[str, dict] | None = None) -> StagedGate:
+    """The whole gate without Prefect: the structural pass, the landing COPY, GX on the landing tables."""
+    parts = check_parts(settings, manifest, suites=suites)
+    for table in sorted(parts.manifest.tables):
+        load_landing(settings, parts.manifest, table)
+    return validate_landing(settings, parts, previous_rows=previous_rows, suites=suites)
 
-    previous_rows: each table's row count in the previous promoted full run; looked up in the
-    warehouse and staging area when not given (full runs only; an incremental delta has no baseline).
-    """
-    max_rejected_rows = settings.max_rejected_rows
-    run_id = manifest["run_id"]
+
+def _document(table: str, suites: dict[str, dict] | None) -> dict:
+    document = (suites or {}).get(table) or suite_files.load_document("staged", table)
+    suite_files.check_severities(document)
+    return document
+
+
+# ---------------------------------------------------------------------------------------------
+# Step 1: the structural pass
+
+
+def check_parts(settings: Settings, manifest: RunManifest, *, suites: dict[str, dict] | None = None) -> PartsCheck:
+    started = time.perf_counter()
     area = open_staging(settings.staging_url)
-    if previous_rows is None:
-        previous_rows = previous_full_run_rows(settings) if manifest.get("mode") == "full" else {}
-    # Source timestamps come from the database server's clock; a few minutes of skew is not bad data.
-    run_time = datetime.fromisoformat(manifest["created_at"]) + CLOCK_SKEW
-    results, failures = [], []
-    manifest = json.loads(json.dumps(manifest))  # the caller's copy stays as staged
+    manifest = copy.deepcopy(manifest)  # the caller's copy stays as staged
+    outcome = PartsCheck(manifest=manifest)
+    unreadable = 0
     rejected_total = 0
-    for table, entry in sorted(manifest["tables"].items()):
-        suite = (suites or {}).get(table) or load_staged_suite(table)
-        previous = (previous_rows or {}).get(table)
-        parameters = {
-            "run_time": run_time,
-            "business_run_time": run_time + WIDEST_UTC_OFFSET,
-            "manifest_rows": entry["rows"],
-            "nonempty_min_rows": 1 if previous else 0,
-            "previous_rows_low": previous // ROW_COUNT_CHANGE_FACTOR if previous else 0,
-            "previous_rows_high": previous * ROW_COUNT_CHANGE_FACTOR if previous else None,
-        }
-        summary, table_failures, rejected = _validate_table(area, run_id, table, entry, suite, parameters)
-        results.append(summary)
-        failures.extend(table_failures)
-        rejected_total += rejected
-    unreadable = sum(r["unreadable_parts"] for r in results)
-    # A part cut short by a broken quote hides an unknown number of rows: no threshold can allow that.
-    if 0 < rejected_total <= max_rejected_rows and not unreadable:
+    for table, entry in sorted(manifest.tables.items()):
+        checks = [e for e in suite_files.entries(_document(table, suites), "parts") if e["type"] in PARTS_CHECKS]
+        summary, failures = _check_table(area, manifest.run_id, table, entry, checks)
+        outcome.results.append(summary)
+        outcome.failures.extend(failures)
+        rejected_total += summary["rejected_rows"]
+        unreadable += summary["unreadable_parts"]
+    maximum = settings.max_rejected_rows
+    if 0 < rejected_total <= maximum and not unreadable:
         # Allowed explicitly: the malformed-row failures become warnings and the parts lose those rows.
-        for failure in failures:
-            if failure["expectation"] == "expect_table_column_count_to_equal":
+        for failure in outcome.failures:
+            if failure["expectation"] == FIELD_COUNT_CHECK:
                 failure["severity"] = "warning"
-                failure["description"] += f" Allowed: {rejected_total} <= {MAX_REJECTED_ENV}={max_rejected_rows}."
-        if not any(f["severity"] == "critical" for f in failures):
-            manifest = _drop_rejected_rows(area, manifest)
-            write_json(area, f"runs/{run_id}/manifest.json", manifest)
-    success = not any(f["severity"] == "critical" for f in failures)
-    result = GateResult(name=GATE_NAME, success=success, failed_expectations=failures, results=results)
-    result.data_docs = render_to_data_docs(settings, run_id, result, datetime.fromisoformat(manifest["created_at"]))
-    failures = result.failed_expectations
-    success = result.success
-    write_gate_result(settings, run_id, result)
-    logger = run_logger()
-    for failure in failures:
-        (logger.error if failure["severity"] == "critical" else logger.warning)("%s: %s", GATE_NAME, describe_failure(failure))
-    logger.info("%s over %d table(s): %s", GATE_NAME, len(results), "passed" if success else "FAILED")
-    if not success:
-        raise GateFailed(result)
-    return StagedGate(result=result, manifest=manifest)
+                failure["description"] += f" Allowed: {rejected_total} <= {MAX_REJECTED_ENV}={maximum}."
+        if not any(f["severity"] == "critical" for f in outcome.failures):
+            outcome.manifest = _drop_rejected_rows(area, manifest)
+            write_json(area, manifest_key(manifest.run_id), outcome.manifest.to_dict())
+    if any(f["severity"] == "critical" for f in outcome.failures):
+        result = GateResult(name=GATE_NAME, success=False, failed_expectations=list(outcome.failures), results=list(outcome.results))
+        finish_gate(settings, manifest.run_id, result, seconds=time.perf_counter() - started)
+    return outcome
 
 
-def _validate_table(area: StagingArea, run_id: str, table: str, entry: dict, suite: dict, parameters: dict) -> tuple[dict, list[dict], int]:
-    expected = list(entry["columns"])
-    index = {name: i for i, name in enumerate(expected)}
-    entries = [e for e in suite["expectations"] if e["meta"].get("checked_on") != "source"]
-    checks = [_Check(table, e, {k: _resolve(v, parameters) for k, v in e["kwargs"].items()}) for e in entries]
-    by_type = {}
-    for check in checks:
-        by_type.setdefault(check.type, []).append(check)
-    row_checks = []
-    for check in checks:
-        if check.type.startswith("expect_column") and any(c not in index for c in _columns_needed(check)):
-            # The suite names a column the manifest does not have: the header check reports the drift.
-            continue
-        predicate = _row_predicate(check, index)
-        if predicate is not None:
-            row_checks.append(predicate)
-    header_checks = by_type.get("expect_table_columns_to_match_ordered_list", [])
-    count_checks = by_type.get("expect_table_column_count_to_equal", [])
-    typed = _typed_columns(table, index)
-    empty_checks: dict[str, _Check] = {}
-    rows = 0
-    rejected = 0
-    headers_ok = True
-    unreadable = 0  # parts cut short by a csv error: their remaining rows cannot be counted
+def _miss(check: dict, sample) -> None:
+    check["unexpected_count"] += 1
+    if len(check["sample_values"]) < SAMPLE_SIZE:
+        check["sample_values"].append(sample)
+
+
+def _check_table(area: StagingArea, run_id: str, table: str, entry, entries: list[dict]) -> tuple[dict, list[dict]]:
+    expected = list(entry.columns)
+    checks = [{"entry": e, "unexpected_count": 0, "sample_values": []} for e in entries]
+    header_checks = [c for c in checks if c["entry"]["type"] == HEADER_CHECK]
+    count_checks = [c for c in checks if c["entry"]["type"] == FIELD_COUNT_CHECK]
+    rows = rejected = unreadable = 0
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="") as rejects_file:
         rejects = csv.writer(rejects_file, lineterminator="\n")
         rejects.writerow(["part", "line", "fields", "expected_fields", "row"])
-        for part in entry["parts"]:
-            key = part["key"]
-            with area.reader(key) as raw, gzip.open(raw, "rt", encoding="utf-8", newline="") as text:
+        for part in entry.parts:
+            with area.reader(part.key) as raw, gzip.open(raw, "rt", encoding="utf-8", newline="") as text:
                 reader = StagedCsvReader(text)
                 try:
                     header = next(reader, None) or []
                 except csv.Error as err:
                     header = [f"<unreadable header: {err}>"]
                 for check in header_checks:
-                    _check_header(check, key, header)
+                    _check_header(check, part.key, header)
                 if header != expected:
-                    headers_ok = False
                     continue  # rows under a wrong header cannot be read by name; the header check blocks
                 while True:
                     try:
@@ -393,114 +178,198 @@ def _validate_table(area: StagingArea, run_id: str, table: str, entry: dict, sui
                         # A broken quote: everything up to here was read; the rest of the part is unreadable.
                         rejected += 1
                         unreadable += 1
-                        rejects.writerow([key, reader.line_num, "", len(expected), f"csv error: {err}"])
+                        rejects.writerow([part.key, reader.line_num, "", len(expected), f"csv error: {err}"])
                         for check in count_checks:
-                            check.miss({"part": key, "line": reader.line_num, "error": str(err)})
+                            _miss(check, {"part": part.key, "line": reader.line_num, "error": str(err)})
                         break
                     if len(row) != len(expected):
                         rejected += 1
-                        rejects.writerow([key, reader.line_num, len(row), len(expected), json.dumps(row, ensure_ascii=False)])
+                        rejects.writerow([part.key, reader.line_num, len(row), len(expected), json.dumps(row, ensure_ascii=False)])
                         for check in count_checks:
-                            check.miss({"part": key, "line": reader.line_num, "fields": len(row)})
+                            _miss(check, {"part": part.key, "line": reader.line_num, "fields": len(row)})
                         continue
                     rows += 1
-                    if "" in row:
-                        for i, name in typed:
-                            if row[i] == "":
-                                _empty_value_check(empty_checks, checks, table, name).miss({"part": key, "line": reader.line_num, "value": ""})
-                    for predicate in row_checks:
-                        predicate(row)
         if rejected:
             rejects_file.seek(0)
             with area.writer(rejects_key(run_id, table)) as out:
                 for line in rejects_file:
                     out.write(line.encode("utf-8"))
-    for check in by_type.get("expect_table_row_count_to_equal", []) + by_type.get("expect_table_row_count_to_be_between", []):
-        check.observed = rows
-    for check in by_type.get("expect_table_row_count_to_equal", []):
-        # Reconciliation: well-formed plus rejected rows are what the extract wrote.
-        if headers_ok and rows + rejected != check.kwargs["value"]:
-            check.miss({"rows_in_parts": rows + rejected, "manifest_rows": check.kwargs["value"]})
-    for check in by_type.get("expect_table_row_count_to_be_between", []):
-        low, high = check.kwargs.get("min_value"), check.kwargs.get("max_value")
-        if (low is not None and rows < low) or (high is not None and rows > high):
-            check.miss({"rows": rows, "min_value": low, "max_value": high})
-    failures = [c.failure() for c in checks if c.unexpected]
-    for failure in failures:
-        if failure["expectation"] == "expect_table_column_count_to_equal":
-            failure["rejects"] = area.uri(rejects_key(run_id, table))
-    summary = {
-        "table": table,
-        "suite": suite["name"],
-        "success": not any(f["severity"] == "critical" for f in failures),
-        "rows": rows,
-        "rejected_rows": rejected,
-        "unreadable_parts": unreadable,
-        "expectations": [c.summary() for c in checks],
-    }
-    return summary, failures, rejected
+    summaries, failures = [], []
+    for check in checks:
+        entry_ = check["entry"]
+        meta = entry_["meta"]
+        column = list(entry_["kwargs"].get("column_list", [])) or None
+        summaries.append({"expectation": entry_["type"], "column": column, "severity": meta["severity"],
+                          "success": check["unexpected_count"] == 0, "unexpected_count": check["unexpected_count"]})
+        if check["unexpected_count"]:
+            failure = {"table": table, "expectation": entry_["type"], "column": column, "severity": meta["severity"],
+                       "unexpected_count": check["unexpected_count"], "sample_values": check["sample_values"],
+                       "description": meta.get("description", "")}
+            if entry_["type"] == FIELD_COUNT_CHECK:
+                failure["rejects"] = area.uri(rejects_key(run_id, table))
+            failures.append(failure)
+    summary = {"table": table, "suite": f"staged.{table}.parts", "success": not any(f["severity"] == "critical" for f in failures),
+               "rows": rows, "rejected_rows": rejected, "unreadable_parts": unreadable, "expectations": summaries}
+    return summary, failures
 
 
-# Catalog kinds whose staged text must parse: '' there is a bad value (NULL is the marker).
-_TYPED_KINDS = ("int", "money", "float", "timestamp", "date")
-
-
-def _typed_columns(table: str, index: dict[str, int]) -> list[tuple[int, str]]:
-    spec = get_table(table)
-    names = [c.name for c in spec.columns if c.kind in _TYPED_KINDS] + ["updated_at"]
-    return [(index[name], name) for name in names if name in index]
-
-
-def _empty_value_check(found: dict[str, _Check], checks: list[_Check], table: str, column: str) -> _Check:
-    """The check that reports '' in a number or timestamp column, made (and listed) on first use."""
-    if column not in found:
-        entry = {
-            "type": "expect_column_values_to_not_match_regex",
-            "kwargs": {"column": column, "regex": "^$"},
-            "meta": {"severity": "critical", "description": (
-                f"An empty string is not a number or a timestamp; a NULL is staged as the unquoted {NULL_MARKER}. "
-                "Samples name the part and line.")},
-        }
-        found[column] = _Check(table, entry, dict(entry["kwargs"]))
-        checks.append(found[column])
-    return found[column]
-
-
-def _columns_needed(check: _Check) -> list[str]:
-    column = check.column
-    if column is None:
-        return []
-    return [column] if isinstance(column, str) else list(column)
-
-
-def _check_header(check: _Check, key: str, header: list[str]) -> None:
-    expected = list(check.kwargs["column_list"])
-    if check.observed is None or header != expected:
-        check.observed = header
+def _check_header(check: dict, key: str, header: list[str]) -> None:
+    expected = list(check["entry"]["kwargs"]["column_list"])
     if header == expected:
         return
     missing = [c for c in expected if c not in header]
     added = [c for c in header if c not in expected]
-    sample = {"part": key}
+    sample: dict = {"part": key}
     if missing:
         sample["missing"] = missing
     if added:
         sample["added"] = added
     if not missing and not added:
         sample["order"] = header
-    check.miss(sample)
+    _miss(check, sample)
 
 
-def _drop_rejected_rows(area: StagingArea, manifest: dict) -> dict:
+# ---------------------------------------------------------------------------------------------
+# Step 3: GX on the landing tables
+
+
+def split_suite(table: str, document: dict) -> tuple[dict, dict]:
+    """The GX-evaluated expectations as two suites: on the landing text, and on its typed view."""
+    text, typed = [], []
+    for entry in suite_files.entries(document, None):
+        values = entry["kwargs"].get("value_set")
+        compared = entry["type"] in _VALUE_COMPARISONS or (isinstance(values, list) and any(not isinstance(v, str) for v in values))
+        (typed if compared else text).append(entry)
+    return (suite_files.subsuite(document, f"staged.{table}", text), suite_files.subsuite(document, f"staged.{table}.typed", typed))
+
+
+def typed_table(table: str) -> str:
+    return f"landing_typed_{get_table(table).name}"
+
+
+def create_typed_table(settings: Settings, dialect: str, table: str, columns: list[str]) -> str:
+    """Materialize the typed copy of the landing table's `columns` (sql/warehouse/load/landing_typed.sql);
+    only the columns the typed suite checks: every other regex and cast would be work for nothing."""
+
+    from olist_etl.db import warehouse_engine
+    from olist_etl.sqlfiles import statements
+
+    for pattern in PATTERNS.values():
+        if "'" in pattern:  # literals in the SQL; a constant, checked anyway
+            raise RuntimeError(f"pattern {pattern!r} cannot be written into SQL as a literal")
+    source = get_table(table)
+    sql = render("warehouse/load/landing_typed.sql", dialect, landing=landing_table(table), typed=typed_table(table),
+                 columns=[c for c in staged_column_specs(source) if c.name in columns], patterns=PATTERNS, wide_types=WIDE_TYPES[dialect])
+    engine = warehouse_engine(settings)
+    try:
+        with engine.begin() as conn:
+            for statement in statements(sql):
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+    return typed_table(table)
+
+
+def suite_parameters(manifest: RunManifest, table: str, previous: int | None) -> dict:
+    # Source timestamps come from the database server's clock; a few minutes of skew is not bad
+    # data. Naive UTC, as the landing timestamps are.
+    created = manifest.created
+    if created.tzinfo is not None:
+        created = created.astimezone(timezone.utc).replace(tzinfo=None)
+    run_time = created + CLOCK_SKEW
+    return {
+        "run_time": run_time,
+        "business_run_time": run_time + WIDEST_UTC_OFFSET,
+        "manifest_rows": manifest.tables[table].rows,
+        "nonempty_min_rows": 1 if previous else 0,
+        "previous_rows_low": previous // ROW_COUNT_CHANGE_FACTOR if previous else 0,
+        "previous_rows_high": previous * ROW_COUNT_CHANGE_FACTOR if previous else None,
+    }
+
+
+# Validations run concurrently, one GX context each (GX's objects are not shared across threads):
+# every check is a full scan in the warehouse, and the big tables' suites dominate the gate.
+VALIDATION_WORKERS = 4
+
+
+def validate_landing(settings: Settings, parts: PartsCheck, *, previous_rows: dict[str, int] | None = None,
+                     suites: dict[str, dict] | None = None) -> StagedGate:
+    """GX on the landing tables load_landing filled; ends gate 1 with the structural results too."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    manifest = parts.manifest
+    if previous_rows is None:
+        previous_rows = previous_full_run_rows(settings) if manifest.mode == "full" else {}
+    result = GateResult(name=GATE_NAME, success=False, failed_expectations=list(parts.failures), results=list(parts.results))
+    run_time = datetime.now(timezone.utc)
+    jobs = []
+    for table in sorted(manifest.tables):
+        parameters = suite_parameters(manifest, table, previous_rows.get(table))
+        for document, typed in zip(split_suite(table, _document(table, suites)), (False, True)):
+            if document["expectations"]:
+                jobs.append((table, document, typed, parameters))
+    # The largest tables first, so the pool does not end waiting on one of them.
+    jobs.sort(key=lambda job: -manifest.tables[job[0]].rows)
+    with ThreadPoolExecutor(max_workers=VALIDATION_WORKERS) as pool:
+        outcomes = list(pool.map(lambda job: _validate(settings, manifest.run_id, run_time, *job), jobs))
+    order = {job[1]["name"]: index for index, job in enumerate(sorted(jobs, key=lambda job: job[1]["name"]))}
+    for summary, failures in sorted(outcomes, key=lambda outcome: order[outcome[0]["suite"]]):
+        result.results.append(summary)
+        result.failed_expectations.extend(failures)
+    finish_gate(settings, manifest.run_id, result, seconds=time.perf_counter() - started)
+    return StagedGate(result=result, manifest=manifest)
+
+
+def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, document: dict, typed: bool, parameters: dict) -> tuple[dict, list[dict]]:
+    """One suite on the landing table (or its typed copy); any GX exception is a gx_error failure."""
+    from olist_etl.db import dialect_of
+
+    datasource = None
+    try:
+        suite = suite_files.suite_from_dict(document)
+        context = gx_context(settings)
+        datasource = add_sql(context, "landing", settings.warehouse_url)
+        if typed:
+            name = create_typed_table(settings, dialect_of(settings.warehouse_url), table, suite_columns(document))
+        else:
+            name = landing_table(table)
+        asset = datasource.add_table_asset(name=name, table_name=name, schema_name="staging_layer")
+        validation = run_validation(
+            context, gate=GATE_NAME, table=table, run_id=run_id, run_time=run_time,
+            batch_definition=asset.add_batch_definition_whole_table("whole-table"), suite=suite,
+            expectation_parameters=parameters,
+        )
+    except Exception as err:
+        failure = gx_error(table, err, settings)
+        return {"table": table, "suite": document["name"], "success": False, "error": failure["error"]}, [failure]
+    finally:
+        if datasource is not None:
+            datasource.get_engine().dispose()
+    return from_validation(table, document["name"], validation, len(document["expectations"]), settings)
+
+
+def suite_columns(document: dict) -> list[str]:
+    """The columns a suite's expectations name, in first-use order."""
+    names: list[str] = []
+    for entry in document["expectations"]:
+        kwargs = entry["kwargs"]
+        for name in [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"), *(kwargs.get("column_list") or [])]:
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def _drop_rejected_rows(area: StagingArea, manifest: RunManifest) -> RunManifest:
     """Rewrite each part that has malformed rows without them; update the manifest's counts."""
-    for table, entry in manifest["tables"].items():
-        width = len(entry["columns"])
+    for table, entry in manifest.tables.items():
+        width = len(entry.columns)
         total = 0
-        for part in entry["parts"]:
+        for part in entry.parts:
             kept = 0
             bad = False
             with tempfile.TemporaryFile() as spool:
-                with area.reader(part["key"]) as raw, gzip.open(raw, "rt", encoding="utf-8", newline="") as text:
+                with area.reader(part.key) as raw, gzip.open(raw, "rt", encoding="utf-8", newline="") as text:
                     with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as gz:
                         out = io.TextIOWrapper(gz, encoding="utf-8", newline="")
                         # Records are copied as staged: re-encoding parsed fields would lose
@@ -526,11 +395,11 @@ def _drop_rejected_rows(area: StagingArea, manifest: dict) -> dict:
                 if bad:
                     size = spool.tell()
                     spool.seek(0)
-                    with area.writer(part["key"]) as target:
+                    with area.writer(part.key) as target:
                         shutil.copyfileobj(spool, target)
-                    part["rows"], part["bytes"] = kept, size
-            total += part["rows"]
-        entry["rows"] = total
+                    part.rows, part.bytes = kept, size
+            total += part.rows
+        entry.rows = total
     return manifest
 
 
@@ -553,77 +422,8 @@ def previous_full_run_rows(settings: Settings) -> dict[str, int]:
     if run_id is None:
         return {}
     area = open_staging(settings.staging_url)
-    key = f"runs/{run_id}/manifest.json"
+    key = manifest_key(run_id)
     if not area.exists(key):
         return {}
-    previous = read_json(area, key)
-    return {table: int(entry["rows"]) for table, entry in previous["tables"].items() if table in TABLE_NAMES}
-
-
-def validate_source_columns(settings: Settings, run_id: str) -> GateResult:
-    """Before extracting: every source table's live columns must be its suite's column set.
-
-    The extract selects the catalog's columns by name, so a dropped column would fail it with a SQL
-    error and an added one would be silently left behind; checked first, both are named.
-    """
-    return run_source_columns_gate(settings, run_id)
-
-
-def run_source_columns_gate(settings: Settings, run_id: str) -> GateResult:
-    """Column names (the suites' checked_on=source entries), then the type contract and key
-    uniqueness of olist_etl/source/contract.py, one result entry per table."""
-    import sqlalchemy as sa
-
-    from olist_etl.db import dialect_of, source_engine
-    from olist_etl.source import contract
-    from olist_etl.tables import UPDATED_AT
-
-    # Text capacity differs between the warehouses; an unresolved URL is the embedded PostgreSQL.
-    warehouse = dialect_of(settings.warehouse_url) if settings.warehouse_url is not None else "postgresql"
-    engine = source_engine(settings)
-    results, failures = [], []
-    try:
-        inspector = sa.inspect(engine)
-        with engine.connect() as conn:
-            for table in TABLE_NAMES:
-                checks: list = []
-                for entry in load_staged_suite(table)["expectations"]:
-                    if entry["meta"].get("checked_on") != "source":
-                        continue
-                    check = _Check(table, entry, dict(entry["kwargs"]))
-                    expected = list(check.kwargs["column_set"])
-                    try:
-                        actual = [c["name"] for c in inspector.get_columns(table)]
-                    except sa.exc.NoSuchTableError:
-                        actual = []
-                    check.observed = actual
-                    # A table without updated_at is allowed (full extracts only): the contract
-                    # reports it as a warning, never as drift.
-                    missing = [c for c in expected if c not in actual and not (c == UPDATED_AT and actual)]
-                    added = [c for c in actual if c not in expected]
-                    for name in missing:
-                        check.miss(f"missing: {name}")
-                    for name in added:
-                        check.miss(f"added: {name}")
-                    checks.append(check)
-                types = contract.read_column_types(conn, table)
-                if types:
-                    spec = get_table(table)
-                    checks.extend(contract.type_checks(conn, spec, types, warehouse))
-                    checks.extend(contract.key_checks(conn, spec, types))
-                table_failures = [c.failure() for c in checks if c.unexpected]
-                success = not any(f["severity"] == "critical" for f in table_failures)
-                results.append({"table": table, "suite": f"staged.{table}", "success": success, "expectations": [c.summary() for c in checks]})
-                failures.extend(table_failures)
-    finally:
-        engine.dispose()
-    success = not any(f["severity"] == "critical" for f in failures)
-    result = GateResult(name=SOURCE_GATE_NAME, success=success, failed_expectations=failures, results=results)
-    result.data_docs = render_to_data_docs(settings, run_id, result)
-    success = result.success
-    write_gate_result(settings, run_id, result)
-    for failure in result.failed_expectations:
-        (run_logger().error if failure["severity"] == "critical" else run_logger().warning)("%s: %s", SOURCE_GATE_NAME, describe_failure(failure))
-    if not success:
-        raise GateFailed(result)
-    return result
+    previous = RunManifest.from_dict(read_json(area, key))
+    return {table: entry.rows for table, entry in previous.tables.items() if table in TABLE_NAMES}
