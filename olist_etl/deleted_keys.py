@@ -14,12 +14,9 @@ import gzip
 import io
 from typing import Iterable, Iterator, Sequence
 
+from olist_etl.manifest import deleted_keys_key
 from olist_etl.staging import StagingArea
 from olist_etl.tables import SourceTable
-
-
-def deleted_keys_key(run_id: str, table: str) -> str:
-    return f"runs/{run_id}/{table}/deleted-keys.csv.gz"
 
 
 def write_deleted_keys(area: StagingArea, run_id: str, source: SourceTable, keys: Iterable[Sequence[str]]) -> tuple[str, int]:

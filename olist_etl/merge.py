@@ -15,12 +15,17 @@ import sqlalchemy as sa
 
 from olist_etl.db import dialect_of, warehouse_engine
 from olist_etl.deleted_keys import read_deleted_keys
-from olist_etl.runs import RunClock, rows_extracted, run_params
+from olist_etl.runs import RunClock, run_params
+from olist_etl.manifest import RunManifest
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging
 from olist_etl.tables import TABLE_NAMES, get_table, quote_ident
-from olist_etl.gates.delta import check_star_schema, run_logger
+from olist_etl.gates.post_merge import check_star_schema
+from olist_etl.gates.results import run_logger
+from olist_etl.locking import retry_serialization
+from olist_etl.warehouse.keys import DuplicateKey, check_keys
+from olist_etl.warehouse.rendering import sql_dialect
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,11 @@ WATERMARKS_FILE = "warehouse/merge/watermarks.sql"
 RUNS_FILE = "warehouse/merge/runs.sql"
 
 _FIRST_WORD = re.compile(r"^\s*(\w+)")
+# A MERGE whose source is a table (the Redshift SQL): its rows are counted from that table.
+_MERGE_SOURCE_TABLE = re.compile(r"\bUSING\s+(merge_source_\w+)\s+AS\s+src\b")
+LOCK_FILE = "warehouse/control/lock_sync.sql"
+LOADED_RUNS_FILE = "warehouse/control/loaded_runs.sql"
+COUNT_SOURCE_FILE = "warehouse/merge/count_source.sql"
 
 
 class PromoteError(RuntimeError):
@@ -92,32 +102,42 @@ def _first_keyword(statement: str) -> str:
 
 def _execute_file(conn: sa.Connection, name: str, sql: str, params: dict | None = None, count_rows: bool = False) -> int:
     """Run a rendered file's statements; returns the rows the MERGE in it affected (with
-    `count_rows`, the rows every statement affected)."""
+    `count_rows`, the rows every statement affected).
+
+    A MERGE from a source table (the Redshift SQL) is counted from that table before it runs:
+    redshift_connector reports no row count for MERGE. PostgreSQL's own count is used otherwise.
+    """
     affected = 0
     for statement in statements(sql):
+        source = _MERGE_SOURCE_TABLE.search(statement) if _first_keyword(statement) == "MERGE" else None
         try:
+            if source is not None:
+                count_sql = statements(render(COUNT_SOURCE_FILE, "redshift", source_table=source.group(1)))[0]
+                source_rows = int(conn.execute(sa.text(count_sql)).scalar_one())
             result = conn.execute(sa.text(statement), params or {})
         except sa.exc.DBAPIError as err:
             raise PromoteError(f"promote step {name} failed: {err.orig}".strip()) from err
         if count_rows:
             affected += max(result.rowcount, 0)
+        elif source is not None:
+            affected = source_rows
         elif _first_keyword(statement) == "MERGE":
             affected = max(result.rowcount, 0)
     return affected
 
 
-def delete_scope(manifest: dict, table: str) -> str:
+def delete_scope(manifest: RunManifest, table: str) -> str:
     """How the run finds the deleted keys of a table (mark_deleted.sql): from the manifest, or by mode.
 
     A full sync staged every row, so every stored key missing from the delta is gone; a backfill
     re-staged whole orders; an incremental or diff sync lists the keys its source comparison found
     gone (`deletes` in the manifest entry), and without a list checks nothing.
     """
-    entry = (manifest.get("tables") or {}).get(table) or {}
-    deletes = entry.get("deletes") or {}
+    entry = manifest.tables.get(table)
+    deletes = (entry.deletes if entry is not None else None) or {}
     scope = deletes.get("scope")
     if scope is None:
-        mode = manifest.get("mode")
+        mode = manifest.mode
         if mode == "full":
             scope = "all"
         elif mode == "backfill":
@@ -125,7 +145,7 @@ def delete_scope(manifest: dict, table: str) -> str:
         else:
             scope = "none"
     if scope not in DELETE_SCOPES:
-        raise PromoteError(f"run {manifest.get('run_id')!r}: unknown delete scope {scope!r} for {table}")
+        raise PromoteError(f"run {manifest.run_id!r}: unknown delete scope {scope!r} for {table}")
     if scope == "purchase_range" and table not in PURCHASE_RANGE_TABLES:
         raise PromoteError(f"{table} is not sliced by purchase date: a backfill cannot find its deletes")
     return scope
@@ -138,7 +158,7 @@ def mark_deleted_sql(dialect: str, source: str, target: str, natural_key: str | 
     )
 
 
-def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, manifest: dict, table: str) -> int:
+def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, manifest: RunManifest, table: str) -> int:
     """Replace staging_layer.deleted_<table> by the keys the run's comparison found gone.
 
     The keys stream from the staged gzip CSV in chunks, so memory holds one chunk.
@@ -146,7 +166,7 @@ def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, ma
     source = get_table(table)
     target = f"staging_layer.{quote_ident('deleted_' + table)}"
     conn.execute(sa.text(f"DELETE FROM {target}"))
-    deletes = manifest["tables"][table].get("deletes") or {}
+    deletes = manifest.tables[table].deletes or {}
     if not deletes.get("key"):
         return 0
     columns = ", ".join(quote_ident(k) for k in source.primary_key)
@@ -161,10 +181,10 @@ def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, ma
     return filled
 
 
-def _mark_deleted(conn: sa.Connection, dialect: str, settings: Settings, manifest: dict, params: dict) -> dict[str, int]:
+def _mark_deleted(conn: sa.Connection, dialect: str, settings: Settings, manifest: RunManifest, params: dict) -> dict[str, int]:
     """Mark the stored rows whose key is gone from the source; returns rows marked per target."""
     marked: dict[str, int] = {}
-    window = manifest.get("purchased") or {}
+    window = manifest.purchased or {}
     for source, target, natural_key in DELETE_TARGETS:
         scope = delete_scope(manifest, source)
         if scope == "none":
@@ -191,25 +211,26 @@ def _parse_timestamp(value: str | None) -> datetime | None:
     return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def _check_deltas_hold_run(conn: sa.Connection, dialect: str, manifest: dict) -> None:
-    """Refuse to promote unless every delta table holds exactly this run's row count."""
-    tables = manifest.get("tables") or {}
+def _check_deltas_hold_run(conn: sa.Connection, dialect: str, manifest: RunManifest) -> None:
+    """Refuse to promote unless every delta table holds this run's rows, by the run id each load
+    recorded in etl_control.loads (control/record_load.sql): another sync's load that landed
+    between this run's load and its promote is caught even when the row counts agree."""
+    tables = manifest.tables
     missing = [name for name in TABLE_NAMES if name not in tables]
     if missing:
-        raise PromoteError(f"run {manifest.get('run_id')!r}: the manifest lacks {', '.join(missing)}")
+        raise PromoteError(f"run {manifest.run_id!r}: the manifest lacks {', '.join(missing)}")
+    loaded = dict(conn.execute(sa.text(statements(render(LOADED_RUNS_FILE, dialect))[0])).all())
     for name in TABLE_NAMES:
-        source = get_table(name)
-        sql = render("warehouse/control/delta_row_count.sql", dialect, table=source.name)
-        held = conn.execute(sa.text(statements(sql)[0])).scalar_one()
-        expected = int(tables[name]["rows"])
-        if held != expected:
+        holder = loaded.get(name)
+        if holder != manifest.run_id:
+            held = f"run {holder!r}'s rows" if holder else "no run's rows"
             raise PromoteError(
-                f"staging_layer.{name} holds {held} rows but run {manifest.get('run_id')!r} staged {expected}: "
-                "load the run before promoting it"
+                f"staging_layer.{name} holds {held}, not run {manifest.run_id!r}'s: load the run before promoting it "
+                "(another sync may have loaded in between); nothing was promoted"
             )
 
 
-def promote(settings: Settings, manifest: dict, clock: RunClock | None = None) -> dict[str, int]:
+def promote(settings: Settings, manifest: RunManifest, clock: RunClock | None = None) -> dict[str, int]:
     """Merge the loaded run into the star schema and move the watermarks, atomically.
 
     No retries on purpose: a failure rolls everything back, and what failed (bad data, a missing
@@ -218,66 +239,82 @@ def promote(settings: Settings, manifest: dict, clock: RunClock | None = None) -
     """
     if settings.warehouse_url is None:
         raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
-    dialect = dialect_of(settings.warehouse_url)
-    rendered = merge_sql(dialect)
-    run_id = str(manifest["run_id"])
+    dialect = sql_dialect(settings)
     engine = warehouse_engine(settings)
     try:
-        with engine.begin() as conn:
-            _check_deltas_hold_run(conn, dialect, manifest)
-            # The run's time marks what it finds deleted; the merges read it to recompute what
-            # the marked rows fed (an order's totals, a zip's averages, a category's products).
-            run_time = {"deleted_at": datetime.now(timezone.utc).replace(tzinfo=None)}
-            started = time.perf_counter()
-            marked = _mark_deleted(conn, dialect, settings, manifest, run_time)
-            run_logger().info("promote mark deleted: %s in %.2f s", marked or "nothing", time.perf_counter() - started)
-            affected: dict[str, int] = {f"deleted {target}": rows for target, rows in marked.items()}
-            for step, _path in MERGE_STEPS:
-                started = time.perf_counter()
-                affected[step] = _execute_file(conn, step, rendered[step], run_time)
-                run_logger().info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
-            derived = _execute_file(conn, "mark deleted (derived)", rendered["mark_deleted_derived"], run_time, count_rows=True)
-            if derived:
-                affected["deleted derived"] = derived
-            # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
-            started = time.perf_counter()
-            check_star_schema(conn, settings, run_id)
-            run_logger().info("promote post-merge suite: %.2f s", time.perf_counter() - started)
-
-            promoted_at = datetime.now(timezone.utc).replace(tzinfo=None)
-            moved = 0
-            for name in TABLE_NAMES:
-                high_watermark = _parse_timestamp(manifest["tables"][name].get("high_watermark"))
-                if high_watermark is None:
-                    continue
-                moved += _execute_file(
-                    conn,
-                    f"watermarks ({name})",
-                    rendered["watermarks"],
-                    {"table_name": name, "high_watermark": high_watermark, "run_id": run_id, "promoted_at": promoted_at},
-                )
-            affected["watermarks"] = moved
-
-            # The flow's clock gives the run's start and phase times (the merge's so far); a
-            # promote called alone (tests, tools) records the manifest's creation as the start.
-            affected["runs"] = _execute_file(
-                conn,
-                "runs",
-                rendered["runs"],
-                run_params(
-                    run_id, manifest.get("mode"), "promoted",
-                    clock.started_at if clock is not None else _parse_timestamp(manifest.get("created_at")),
-                    promoted_at,
-                    rows_promoted=sum(v for k, v in affected.items() if k != "watermarks"),
-                    rows_extracted=rows_extracted(manifest),
-                    phase_seconds=clock.seconds() if clock is not None else None,
-                    critical_failures=0,
-                ),
-            )
-        log.info("promoted run %s: %s", run_id, affected)
-        return affected
+        # A serialization conflict (Redshift 1023, PostgreSQL 40001) rolled the transaction back:
+        # it is run again from the start; any other failure is final.
+        return retry_serialization(lambda: _promote_once(engine, settings, dialect, manifest, clock), f"promote run {manifest.run_id}")
     finally:
         engine.dispose()
+
+
+def _promote_once(engine: sa.Engine, settings: Settings, dialect: str, manifest: RunManifest, clock: RunClock | None) -> dict[str, int]:
+    rendered = merge_sql(dialect)
+    run_id = manifest.run_id
+    with engine.begin() as conn:
+        # First, so no other sync's load, promote or DDL interleaves with this one (on
+        # PostgreSQL the advisory lock already serialises syncs; the LOCK costs nothing there).
+        conn.exec_driver_sql(statements(render(LOCK_FILE, dialect))[0])
+        _check_deltas_hold_run(conn, dialect, manifest)
+        # The run's time marks what it finds deleted; the merges read it to recompute what
+        # the marked rows fed (an order's totals, a zip's averages, a category's products).
+        run_time = {"deleted_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+        started = time.perf_counter()
+        marked = _mark_deleted(conn, dialect, settings, manifest, run_time)
+        run_logger().info("promote mark deleted: %s in %.2f s", marked or "nothing", time.perf_counter() - started)
+        affected: dict[str, int] = {f"deleted {target}": rows for target, rows in marked.items()}
+        for step, _path in MERGE_STEPS:
+            started = time.perf_counter()
+            affected[step] = _execute_file(conn, step, rendered[step], run_time)
+            run_logger().info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
+        derived = _execute_file(conn, "mark deleted (derived)", rendered["mark_deleted_derived"], run_time, count_rows=True)
+        if derived:
+            affected["deleted derived"] = derived
+        # Every dim and fact key the run touched is unique (Redshift does not enforce keys).
+        started = time.perf_counter()
+        try:
+            check_keys(conn, dialect)
+        except DuplicateKey as err:
+            raise PromoteError(str(err)) from err
+        run_logger().info("promote key checks: %.2f s", time.perf_counter() - started)
+        # The post-merge suite sees the uncommitted merge; its GateFailed rolls everything back.
+        started = time.perf_counter()
+        check_star_schema(conn, settings, run_id)
+        run_logger().info("promote post-merge suite: %.2f s", time.perf_counter() - started)
+
+        promoted_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        moved = 0
+        for name in TABLE_NAMES:
+            high_watermark = _parse_timestamp(manifest.tables[name].high_watermark)
+            if high_watermark is None:
+                continue
+            moved += _execute_file(
+                conn,
+                f"watermarks ({name})",
+                rendered["watermarks"],
+                {"table_name": name, "high_watermark": high_watermark, "run_id": run_id, "promoted_at": promoted_at},
+            )
+        affected["watermarks"] = moved
+
+        # The flow's clock gives the run's start and phase times (the merge's so far); a
+        # promote called alone (tests, tools) records the manifest's creation as the start.
+        affected["runs"] = _execute_file(
+            conn,
+            "runs",
+            rendered["runs"],
+            run_params(
+                run_id, manifest.mode, "promoted",
+                clock.started_at if clock is not None else _parse_timestamp(manifest.created_at),
+                promoted_at,
+                rows_promoted=sum(v for k, v in affected.items() if k != "watermarks"),
+                rows_extracted=manifest.rows_extracted,
+                phase_seconds=clock.seconds() if clock is not None else None,
+                critical_failures=0,
+            ),
+        )
+    log.info("promoted run %s: %s", run_id, affected)
+    return affected
 
 
 def has_promoted_run(settings: Settings) -> bool:

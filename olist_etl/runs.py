@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from olist_etl import console
 from olist_etl.db import dialect_of, warehouse_engine
+from olist_etl.manifest import QUARANTINE_PREFIX, quarantine_prefix
 from olist_etl.settings import Settings, mask_url
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging, read_json
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 RUNS_FILE = "warehouse/merge/runs.sql"
 RUN_RECORDED_FILE = "warehouse/control/run_recorded.sql"
 LIST_RUNS_FILE = "warehouse/control/list_runs.sql"
-QUARANTINE_PREFIX = "quarantine"
 PHASES = ("extract", "gates", "load", "merge")
 # Widths of the etl_control.runs columns (sql/warehouse/ddl/etl_control.sql); Redshift counts bytes.
 ERROR_BYTES = 4096
@@ -43,7 +43,7 @@ RUN_COLUMNS = (
     "run_id", "mode", "status", "started_at", "finished_at", "rows_promoted", "rows_extracted",
     "phase_seconds", "failed_gate", "critical_failures", "quarantine_key", "error_message",
 )
-# Run ids are made by olist_etl/stage.py new_run_id; anything else could walk out of quarantine/.
+# Run ids are made by olist_etl/manifest.py new_run_id; anything else could walk out of quarantine/.
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,63}$")
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
 
@@ -87,14 +87,6 @@ class RunClock:
         for name, started in self._running.items():
             out[name] = out.get(name, 0.0) + now - started
         return {name: round(out[name], 3) for name in PHASES if name in out}
-
-
-def rows_extracted(manifest: dict | None) -> int | None:
-    """Rows the run staged over every table; None before the manifest exists."""
-    tables = (manifest or {}).get("tables") or {}
-    if not tables:
-        return None
-    return sum(int(entry.get("rows") or 0) for entry in tables.values())
 
 
 def gate_outcome(summary_gates: list[dict]) -> tuple[str | None, int]:
@@ -259,10 +251,6 @@ def format_runs(runs: list[dict]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # olist-etl quarantine list | show
-
-
-def quarantine_prefix(run_id: str) -> str:
-    return f"{QUARANTINE_PREFIX}/{run_id}"
 
 
 def _summary(area, run_id: str) -> dict | None:

@@ -17,13 +17,11 @@ import csv
 import gzip
 import io
 import re
-import secrets
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from itertools import chain
 from typing import Callable, Iterable, Sequence
 
 
+from olist_etl.manifest import Part, RunManifest, TableExtract, manifest_key, part_key
 from olist_etl.settings import Settings
 from olist_etl.staging import StagingArea, open_staging, read_json, write_json
 
@@ -128,51 +126,6 @@ class StagedCsvWriter:
             self._stream.write(_quoted_line(row) if "\r" in line else line)
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: UTC time to the second plus random hex."""
-    now = now or datetime.now(timezone.utc)
-    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
-def run_prefix(run_id: str) -> str:
-    return f"runs/{run_id}"
-
-
-def manifest_key(run_id: str) -> str:
-    return f"{run_prefix(run_id)}/manifest.json"
-
-
-@dataclass
-class Part:
-    key: str
-    rows: int
-    bytes: int
-
-
-@dataclass
-class TableExtract:
-    """What one table's extract staged: the manifest entry for that table."""
-
-    table: str
-    columns: list[str]
-    rows: int = 0
-    parts: list[Part] = field(default_factory=list)
-    since: str | None = None
-    high_watermark: str | None = None
-    # How the rows were chosen: full | window | window+compare | diff (olist_etl/extract.py).
-    method: str = "window"
-    # Rows read by key because the source comparison found them missing or different.
-    fetched_by_key: int = 0
-    # How promote finds this table's deleted keys: {"scope": all|listed|none, "key": the staged
-    # deleted-keys file, "rows": its key count}; None leaves it to the run's mode.
-    deletes: dict | None = None
-
-    def manifest_entry(self) -> dict:
-        entry = asdict(self)
-        entry.pop("table")
-        return entry
-
-
 class PartWriter:
     """Writes rows into consecutive gzip CSV parts of at most `part_rows` rows each.
 
@@ -194,7 +147,7 @@ class PartWriter:
         if part_rows < 1:
             raise ValueError("part_rows must be at least 1")
         self.area = area
-        self.prefix = f"runs/{run_id}/{table}"
+        self.run_id, self.table = run_id, table
         self.columns = list(columns)
         self.part_rows = part_rows
         self.parts: list[Part] = []
@@ -259,7 +212,7 @@ class PartWriter:
             self.on_part(self.rows_written)
 
     def _key(self) -> str:
-        return f"{self.prefix}/part-{len(self.parts):05d}.csv.gz"
+        return part_key(self.run_id, self.table, len(self.parts))
 
 
 class _CountingWriter(io.RawIOBase):
@@ -276,29 +229,20 @@ class _CountingWriter(io.RawIOBase):
         return len(data)
 
 
-# An S3 PUT: about 3 s, then 6 s (the staging writes of the extract retry with the extract).
 def write_manifest(
     settings: Settings, run_id: str, mode: str, extracts: list[TableExtract], purchased: dict[str, str] | None = None
-) -> dict:
+) -> RunManifest:
     """Write the run's manifest last: a run without one never reaches the load stage.
 
     `purchased` is a backfill's inclusive purchase-date range ({"from": ..., "to": ...}).
     """
-    manifest = {
-        "run_id": run_id,
-        "mode": mode,
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        "staging_url": settings.staging_url,
-        "tables": {e.table: e.manifest_entry() for e in sorted(extracts, key=lambda e: e.table)},
-    }
-    if purchased is not None:
-        manifest["purchased"] = purchased
-    write_json(open_staging(settings.staging_url), manifest_key(run_id), manifest)
+    manifest = RunManifest.of_extracts(run_id, mode, settings.staging_url, extracts, purchased)
+    write_json(open_staging(settings.staging_url), manifest_key(run_id), manifest.to_dict())
     return manifest
 
 
-def read_manifest(settings: Settings, run_id: str) -> dict:
-    return read_json(open_staging(settings.staging_url), manifest_key(run_id))  # type: ignore[return-value]
+def read_manifest(settings: Settings, run_id: str) -> RunManifest:
+    return RunManifest.from_dict(read_json(open_staging(settings.staging_url), manifest_key(run_id)))
 
 
 class StagedCsvReader:

@@ -10,7 +10,7 @@ from olist_etl import extract as lib
 from olist_etl.extract import PurchaseWindow
 from olist_etl.retrying import retry_transient_only
 from olist_etl.settings import Settings
-from olist_etl.stage import TableExtract
+from olist_etl.manifest import TableExtract
 
 # Source reads and staging writes are I/O: retried while the error is transient, about 5 s, 10 s,
 # 20 s (jittered up to +50 % so parallel table extracts do not retry in lockstep). A retry starts

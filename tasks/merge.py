@@ -8,13 +8,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from olist_etl import merge as lib
+from olist_etl.manifest import RunManifest
 from olist_etl.runs import RunClock
 from olist_etl.settings import Settings
 
 
 # No retries: a failed promote rolls everything back, and what failed will not fix itself.
 @task(name="promote", cache_policy=NO_CACHE)
-def promote(settings: Settings, manifest: dict, clock: RunClock | None = None) -> dict[str, int]:
+def promote(settings: Settings, manifest: RunManifest, clock: RunClock | None = None) -> dict[str, int]:
     return lib.promote(settings, manifest, clock)
 
 

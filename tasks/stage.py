@@ -9,7 +9,7 @@ from prefect.tasks import exponential_backoff
 from olist_etl import stage as lib
 from olist_etl.retrying import retry_transient_only
 from olist_etl.settings import Settings
-from olist_etl.stage import TableExtract
+from olist_etl.manifest import RunManifest, TableExtract
 
 
 # An S3 PUT: about 3 s, then 6 s.
@@ -22,5 +22,5 @@ from olist_etl.stage import TableExtract
 )
 def write_manifest(
     settings: Settings, run_id: str, mode: str, extracts: list[TableExtract], purchased: dict[str, str] | None = None
-) -> dict:
+) -> RunManifest:
     return lib.write_manifest(settings, run_id, mode, extracts, purchased)

@@ -7,14 +7,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from olist_etl.deleted_keys import write_deleted_keys
 from olist_etl.tables import TABLE_NAMES, get_table
 from olist_etl.load import load_table
 from olist_etl.merge import promote
-from tests.helpers import assert_tables_unchanged, table_checksums
-from tests.warehouse_support import hexid, stage_run
+from tests.support.tables import assert_tables_unchanged, table_checksums
+from tests.support.warehouse import hexid, stage_run
 
 T0 = datetime(2018, 3, 1, 10, 0, 0)
 T1 = T0 + timedelta(hours=1)
@@ -25,6 +26,8 @@ S1, S2 = hexid(1, "s"), hexid(2, "s")
 O1, O2 = hexid(1, "o"), hexid(2, "o")
 R1, R2 = hexid(1, "r"), hexid(2, "r")
 PURCHASE = datetime(2018, 2, 27, 9, 30)
+
+pytestmark = pytest.mark.integration
 
 
 def source_rows() -> dict[str, list[tuple]]:
@@ -66,7 +69,7 @@ def promote_run(settings, area, run_id: str, rows: dict, *, mode: str, deleted: 
     manifest = stage_run(area, run_id, rows, mode=mode)
     for table, keys in (deleted or {}).items():
         key, count = write_deleted_keys(area, run_id, get_table(table), keys)
-        manifest["tables"][table]["deletes"] = {"scope": "listed", "key": key, "rows": count}
+        manifest.tables[table].deletes = {"scope": "listed", "key": key, "rows": count}
     for name in TABLE_NAMES:
         load_table(settings, manifest, name)
     return promote(settings, manifest)
@@ -207,7 +210,7 @@ def test_a_backfill_marks_the_deleted_facts_of_the_orders_in_its_range_only(ware
     # A backfill of PURCHASE's day stages the orders purchased that day and their rows.
     in_range = {t: [r for r in gone[t] if (r[1] if t == "order_reviews" else r[0]) in (O1, O2)] for t in order_tables}
     manifest = stage_run(area, "r2", in_range, mode="backfill")
-    manifest["purchased"] = {"from": PURCHASE.date().isoformat(), "to": PURCHASE.date().isoformat()}
+    manifest.purchased = {"from": PURCHASE.date().isoformat(), "to": PURCHASE.date().isoformat()}
     for name in TABLE_NAMES:
         load_table(settings, manifest, name)
 

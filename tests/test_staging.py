@@ -9,7 +9,8 @@ import io
 import pytest
 
 from olist_etl.staging import LocalStaging, S3Staging, open_staging, read_json, write_json
-from olist_etl.stage import NULL_MARKER, PartWriter, new_run_id
+from olist_etl.manifest import new_run_id
+from olist_etl.stage import NULL_MARKER, PartWriter
 
 TRICKY_TEXT = 'Ótimo, "chegou" rápido\nrecomendo 👍, obrigado'
 
@@ -19,13 +20,14 @@ def read_part(area, key) -> list[list[str]]:
         return list(csv.reader(io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", newline="")))
 
 
-@pytest.fixture(params=["file", "s3"])
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.integration)])
 def area(request, tmp_path):
     if request.param == "file":
         return open_staging((tmp_path / "staging").as_uri())
     return open_staging(request.getfixturevalue("s3_staging_url"))
 
 
+@pytest.mark.integration
 def test_open_staging_picks_the_backend(tmp_path, s3_staging_url):
     assert isinstance(open_staging(tmp_path.as_uri()), LocalStaging)
     s3 = open_staging(s3_staging_url)

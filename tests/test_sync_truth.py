@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.tables import TABLE_NAMES
-from tests.helpers import assert_tables_unchanged, table_checksums
-from tests.truth_support import SET_BACK, cli_json, differences, execute, one, random_changes, run_cli, sync_json, tamper_warehouse
+from tests.support.tables import assert_tables_unchanged, table_checksums
+from tests.support.truth import SET_BACK, cli_json, differences, execute, one, random_changes, run_cli, sync_json, tamper_warehouse
 
 pytestmark = pytest.mark.integration
 
