@@ -7,57 +7,31 @@ it fails: CI must never pass by skipping.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-import sqlalchemy as sa
 
-from olist_etl.settings import SecretUrl, Settings
-
-MARIADB_ADMIN_URL = os.environ.get("OLIST_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql")
-POSTGRES_ADMIN_URL = os.environ.get("OLIST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-SHARED_REAL = Path(__file__).resolve().parents[2] / "shared" / "olist-real"
-
-
-def unavailable(reason: str) -> None:
-    """Skip with a reason on a developer machine; fail under CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"service required in CI: {reason}")
-    pytest.skip(reason)
+from tests.support.services import (
+    SHARED_REAL,
+    free_port,
+    make_settings,
+    mariadb_database,
+    postgres_database,
+    require_integration_mark,
+    s3_bucket,
+    set_current_item,
+    unavailable,
+)
 
 
-def unique_name(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    set_current_item(item)
 
 
 @pytest.fixture(autouse=True)
 def _quiet_prefect(monkeypatch):
     monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-
-@contextlib.contextmanager
-def mariadb_database() -> Iterator[str]:
-    """A fresh MariaDB database for any scope; yields its URL and drops it afterwards."""
-    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect():
-            pass
-    except Exception as err:
-        unavailable(f"MariaDB unreachable at {MARIADB_ADMIN_URL}: {err.__class__.__name__}")
-    name = unique_name("olist_t")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"create database `{name}` character set utf8mb4 collate utf8mb4_bin"))
-    try:
-        yield sa.engine.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"drop database if exists `{name}`"))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -66,46 +40,21 @@ def mariadb_url():
         yield url
 
 
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for any scope; yields its URL and drops it afterwards."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect():
-            pass
-    except Exception as err:
-        unavailable(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {err.__class__.__name__}")
-    name = unique_name("olist_t")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'create database "{name}"'))
-    try:
-        yield sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
-
-
 @pytest.fixture
 def postgres_url():
     with postgres_database() as url:
         yield url
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint():
     """A moto S3 server in server mode on a free loopback port (no in-process patching)."""
+    require_integration_mark("a moto S3 server")
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as err:
         unavailable(f"moto[server] is not installed: {err}")
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
@@ -127,23 +76,6 @@ def moto_endpoint():
                 os.environ[key] = value
 
 
-@contextlib.contextmanager
-def s3_bucket(endpoint: str) -> Iterator[str]:
-    """A fresh bucket on the moto server; yields `s3://bucket/olist` and deletes the bucket afterwards."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint)
-    bucket = unique_name("olist-t").replace("_", "-")
-    client.create_bucket(Bucket=bucket)
-    try:
-        yield f"s3://{bucket}/olist"
-    finally:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=obj["Key"])
-        client.delete_bucket(Bucket=bucket)
-
-
 @pytest.fixture
 def s3_staging_url(moto_endpoint):
     with s3_bucket(moto_endpoint) as url:
@@ -155,17 +87,6 @@ def olist_home(tmp_path) -> Path:
     home = tmp_path / "olist-home"
     home.mkdir()
     return home
-
-
-def make_settings(home: Path, *, source_url: str, warehouse_url: str | None, staging_url: str | None = None, **extra) -> Settings:
-    """Settings for a test, with no environment or .env involved."""
-    return Settings(
-        home=home,
-        source_url=SecretUrl(source_url),
-        warehouse_url=SecretUrl(warehouse_url) if warehouse_url else None,
-        staging_url=staging_url or (home / "staging").as_uri(),
-        **extra,
-    )
 
 
 @pytest.fixture

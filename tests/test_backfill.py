@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.app.cli import main
-from tests.helpers import assert_tables_unchanged, row_count, table_checksums
+from tests.support.tables import assert_tables_unchanged, row_count, table_checksums
+from tests.support.pipeline import purchase_days
 
 FACT_OF = {"orders": "fact_orders", "order_items": "fact_order_items", "order_payments": "fact_payments", "order_reviews": "fact_reviews"}
 TAMPER = Decimal("1000.00")
@@ -74,14 +75,6 @@ class Slice:
             "geolocation": 0,
             "product_category_name_translation": 0,
         }
-
-
-def purchase_days(source_url: str) -> list[date]:
-    engine = sa.create_engine(source_url)
-    with engine.connect() as conn:
-        days = sorted({t.date() for t in conn.execute(sa.text("select order_purchase_timestamp from orders")).scalars() if t})
-    engine.dispose()
-    return days
 
 
 def control_rows(url: str) -> dict:

@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 from olist_etl.bi_report import BAR_COLOR, SECTIONS, ReportError, warehouse_label, write_report
 from olist_etl.app.cli import main
 from olist_etl.settings import SecretUrl
-from tests.conftest import make_settings
-from tests.test_data_docs_browser import PNG_MAGIC, chromium
-from tests.test_views import synced_warehouse
+from tests.support.services import make_settings
+from tests.support.browser import PNG_MAGIC, chromium
+from tests.support.pipeline import synced_warehouse
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from olist_etl.source import create_source_schema, seed_synthetic, simulate_changes
 from olist_etl.tables import TABLE_NAMES
-from tests.helpers import source_engine_for, source_table_digest
+from tests.support.tables import source_engine_for, source_table_digest
 
 pytestmark = pytest.mark.integration
 

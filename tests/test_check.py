@@ -20,7 +20,7 @@ from olist_etl.check import run_checks
 from olist_etl.app.cli import main
 from olist_etl.db import source_engine
 from olist_etl.source import create_source_schema
-from tests.conftest import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, make_settings
+from tests.support.services import MARIADB_ADMIN_URL, POSTGRES_ADMIN_URL, make_settings
 
 pytestmark = pytest.mark.integration
 

@@ -39,8 +39,8 @@ from olist_etl.source import create_source_schema, seed_synthetic, simulate_chan
 from olist_etl.staging import open_staging, read_json
 from olist_etl.tables import TABLE_NAMES, quote_ident
 from olist_etl.merge import MERGE_STEPS
-from tests.conftest import make_settings, mariadb_database, postgres_database, s3_bucket, unique_name
-from tests.helpers import table_checksums
+from tests.support.services import make_settings, mariadb_database, postgres_database, s3_bucket, unique_name
+from tests.support.tables import table_checksums
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from olist_etl.db import source_engine
 from olist_etl.source import create_source_schema, seed_synthetic
 from olist_etl.source.generate import CATEGORIES, MESSAGES, scaled, synthetic_tables
 from olist_etl.tables import TABLE_NAMES
-from tests.conftest import make_settings, mariadb_database
-from tests.helpers import source_engine_for, source_table_digest
+from tests.support.services import make_settings, mariadb_database
+from tests.support.tables import source_engine_for, source_table_digest
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from olist_etl.app.demo import demo_source_refusal, uses_own_sqlite
 from olist_etl.settings import mask_url
 from olist_etl.source.schema import SEED_MARKER, existing_tables, name_some, read_seed_marker
 from olist_etl.tables import TABLE_NAMES
-from tests.conftest import MARIADB_ADMIN_URL, make_settings, unique_name
+from tests.support.services import MARIADB_ADMIN_URL, make_settings, unique_name
 
 pytestmark = pytest.mark.integration
 

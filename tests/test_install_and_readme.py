@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from olist_etl.db import libpq_url
 from olist_etl.app.demo import demo_closing
-from tests.conftest import make_settings, unavailable
+from tests.support.services import make_settings, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)\s*(?:;\s*([^\\]+?))?\s*\\?$", re.M)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -15,10 +16,22 @@ from olist_etl.staging import LocalStaging
 from olist_etl.tables import TABLE_NAMES
 from olist_etl.load import create_warehouse, load_table
 from olist_etl.merge import PromoteError, promote, read_watermarks
-from olist_etl.gates.delta import POST_MERGE_GATE
-from tests.conftest import make_settings
-from tests.helpers import assert_tables_unchanged, table_checksums
-from tests.warehouse_support import hexid, stage_run
+from olist_etl.gates.post_merge import GATE_NAME as POST_MERGE_GATE
+from tests.support.services import make_settings
+from tests.support.tables import assert_tables_unchanged, table_checksums
+from tests.support.warehouse import hexid, stage_run
+
+pytestmark = pytest.mark.integration
+
+# Every promote test runs the PostgreSQL SQL and the Redshift SQL (temp-table MERGE sources, the
+# LOCK, anti-joins, counts from the merge sources, COALESCE change tests) against PostgreSQL.
+RENDERINGS = ("postgresql", "redshift-on-postgresql")
+
+
+@pytest.fixture(params=RENDERINGS)
+def warehouse(request, warehouse):
+    settings, engine, area = warehouse
+    return replace(settings, warehouse_sql=request.param), engine, area
 
 T0 = datetime(2018, 3, 1, 10, 0, 0)
 T1 = T0 + timedelta(hours=1)
@@ -182,6 +195,10 @@ def test_promote_builds_the_star_schema(warehouse):
         ("20040", Decimal("-22.900000"), Decimal("-43.200000"), "rio de janeiro", 1),
     ]
     assert fetch(engine, "select run_id, mode, status from etl_control.runs") == [("r1", "incremental", "promoted")]
+    # rows_promoted counts every merge (on Redshift from the merge source tables: its driver
+    # reports no row count for MERGE).
+    assert fetch(engine, "select rows_promoted from etl_control.runs") == [(sum(v for k, v in affected.items() if k not in ("watermarks", "runs")),)]
+    assert affected["fact_reviews"] == 1 and affected["dim_date"] == 7670
 
 
 def test_promoting_the_same_batch_twice_changes_nothing(warehouse):
@@ -355,6 +372,67 @@ def test_promote_refuses_a_run_that_is_not_loaded(warehouse):
     with pytest.raises(PromoteError, match="load the run before promoting"):
         promote(settings, manifest)
     assert fetch(engine, "select count(*) from user_access_layer.customer_account") == [(0,)]
+
+
+def test_promote_refuses_a_delta_loaded_by_another_run_even_with_equal_counts(warehouse):
+    # Arrange: r1 loaded; then r2's orders (the same number of rows, another status) land in
+    # between, as another sync's load would between r1's gate and its promote.
+    settings, engine, area = warehouse
+    manifest = load_run(settings, area, "r1", first_batch())
+    other = first_batch()
+    other["orders"] = [order(o[0], "canceled", o[3], T1, customer=o[1]) for o in other["orders"]]
+    load_table(settings, stage_run(area, "r2", other), "orders")
+    before = snapshot(engine)
+
+    # Act / Assert: refused by run id, naming the table and the run it holds; nothing promoted.
+    with pytest.raises(PromoteError, match=r"staging_layer\.orders holds run 'r2''s rows, not run 'r1''s"):
+        promote(settings, manifest)
+    assert snapshot(engine) == before
+    # The landing table and the delta table both name r2 (the landing load records its run too).
+    assert fetch(engine, "select table_name, run_id from etl_control.loads where run_id = 'r2' order by 1") == [
+        ("landing_orders", "r2"), ("orders", "r2"),
+    ]
+
+
+@pytest.mark.parametrize("table,key,staged", [
+    ("fact_orders", "order_id", "orders"),
+    ("fact_order_items", "order_id", "order_items"),
+    ("dim_customer", "customer_key", "customers"),
+])
+def test_a_duplicate_key_blocks_the_promote_like_a_primary_key(warehouse, table, key, staged):
+    # Arrange: a warehouse whose table lost its primary key (as on Redshift, where it is not
+    # enforced) and holds one stored row twice; the next run stages that row's key.
+    settings, engine, area = warehouse
+    run(settings, area, "r1", first_batch())
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"alter table user_access_layer.{table} drop constraint {table}_pkey"))
+        duplicated = conn.execute(sa.text(
+            f"select {key} from user_access_layer.{table} where {key} <> :unknown order by {key} limit 1"), {"unknown": UNKNOWN}).scalar_one()
+        conn.execute(sa.text(f"insert into user_access_layer.{table} select * from user_access_layer.{table} where {key} = :v and "
+                             + ("order_item_id = 1" if table == "fact_order_items" else "true")), {"v": duplicated})
+    batch = {staged: first_batch()[staged]}
+    manifest = load_run(settings, area, "r2", batch)
+    before = snapshot(engine)
+
+    # Act / Assert: the key check names the table, the key and its value; nothing is promoted.
+    with pytest.raises(PromoteError, match=rf"user_access_layer\.{table} holds 2 rows with {key} = '{duplicated}'"):
+        promote(settings, manifest)
+    assert snapshot(engine) == before
+
+
+def test_a_duplicate_outside_the_run_does_not_block_it(warehouse):
+    # Arrange: a duplicated order the next run does not touch (the checks are scoped to the run).
+    settings, engine, area = warehouse
+    run(settings, area, "r1", first_batch())
+    with engine.begin() as conn:
+        conn.execute(sa.text("alter table user_access_layer.fact_orders drop constraint fact_orders_pkey"))
+        conn.execute(sa.text("insert into user_access_layer.fact_orders select * from user_access_layer.fact_orders where order_id = :o"), {"o": O2})
+
+    # Act: r2 stages O1 only.
+    affected = run(settings, area, "r2", {"orders": [order(O1, "delivered", datetime(2018, 2, 27, 9, 30), T1)]})
+
+    # Assert
+    assert affected["fact_orders"] == 1
 
 
 def test_read_watermarks(postgres_url, olist_home, tmp_path):

@@ -10,7 +10,6 @@ import http.server
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -26,9 +25,10 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.app.cli import main
-from tests.helpers import assert_tables_unchanged, table_checksums
-from tests.test_backfill import purchase_days
-from tests.test_sync_e2e import assert_facts_match_source, fact_counts, watermarks
+from olist_etl.shutdown import stop_process_group
+from tests.support.tables import assert_tables_unchanged, table_checksums
+from tests.support.pipeline import purchase_days
+from tests.support.pipeline import assert_facts_match_source, fact_counts, watermarks
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,24 +41,10 @@ FLOW_RUN_SECONDS = 600
 CLI_SECONDS = 180
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process group this test started: SIGTERM, then SIGKILL if it lingers."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
 
 
 class PrefectStack:
@@ -140,18 +126,18 @@ class PrefectStack:
 
     def stop(self, proc: subprocess.Popen) -> None:
         self.stopped.add(proc.pid)
-        _stop(proc)
+        stop_process_group(proc)
 
     def close(self) -> None:
         for proc, _ in reversed(self.procs):  # the worker (and its flow runs) before the server
-            _stop(proc)
+            stop_process_group(proc)
 
 
 @contextlib.contextmanager
 def prefect_stack(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[PrefectStack]:
     home = tmp_path / "prefect-home"
     home.mkdir()
-    port = _free_port()
+    port = free_port()
     # No PREFECT_* from the test session (its ephemeral API, profiles): this stack is self-contained.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(

@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.app.cli import main
-from tests.helpers import assert_tables_unchanged, table_checksums
+from tests.support.tables import assert_tables_unchanged, table_checksums
 
 pytestmark = pytest.mark.integration
 

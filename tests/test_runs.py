@@ -14,8 +14,8 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import make_settings, mariadb_database, postgres_database
-from tests.pipeline_support import cli, cli_json
+from tests.support.services import make_settings, mariadb_database, postgres_database
+from tests.support.pipeline import cli, cli_json
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from olist_etl.app.cli import main
-from tests.conftest import MARIADB_ADMIN_URL, unique_name
+from tests.support.services import MARIADB_ADMIN_URL, unique_name
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from olist_etl.source import create_source_schema, seed_from_csv
 from olist_etl.tables import TABLES
-from tests.helpers import source_engine_for
+from tests.support.tables import source_engine_for
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from olist_etl.db import source_engine
 from olist_etl.locking import LOCK_KEY
 from olist_etl.shutdown import GRACE_SECONDS, RECORD_GLOB, reclaim_stale_servers
 from olist_etl.source import create_source_schema, seed_synthetic
-from tests.conftest import make_settings, mariadb_database
+from tests.support.services import make_settings, mariadb_database
 
 pytestmark = pytest.mark.integration
 

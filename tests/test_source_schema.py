@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from olist_etl.source import create_source_schema
 from olist_etl.source.schema import schema_statements
 from olist_etl.tables import TABLES, UPDATED_AT
-from tests.helpers import source_engine_for
+from tests.support.tables import source_engine_for
 
 pytestmark = pytest.mark.integration
 

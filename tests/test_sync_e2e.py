@@ -13,12 +13,11 @@ import sqlalchemy as sa
 
 from olist_etl.app.cli import main
 from olist_etl.staging import open_staging
-from olist_etl.tables import TABLE_NAMES
-from tests.helpers import assert_tables_unchanged, table_checksums
+from tests.support.tables import assert_tables_unchanged, table_checksums
+from tests.support.pipeline import assert_facts_match_source, source_counts, watermarks
 
 pytestmark = pytest.mark.integration
 
-FACT_OF = {"orders": "fact_orders", "order_items": "fact_order_items", "order_payments": "fact_payments", "order_reviews": "fact_reviews"}
 
 
 @pytest.fixture
@@ -45,36 +44,6 @@ def sync_json(capsys, mode: str) -> tuple[int, dict]:
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1, f"stdout must hold exactly one JSON object, got: {out!r}"
     return code, json.loads(lines[0])
-
-
-def source_counts(url: str) -> dict[str, int]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        counts = {t: conn.execute(sa.text(f"select count(*) from `{t}`")).scalar_one() for t in TABLE_NAMES}
-    engine.dispose()
-    return counts
-
-
-def fact_counts(url: str) -> dict[str, int]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        counts = {src: conn.execute(sa.text(f"select count(*) from user_access_layer.{fact}")).scalar_one() for src, fact in FACT_OF.items()}
-    engine.dispose()
-    return counts
-
-
-def watermarks(url: str) -> dict:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = dict(conn.execute(sa.text("select table_name, high_watermark from etl_control.watermarks")).all())
-    engine.dispose()
-    return rows
-
-
-def assert_facts_match_source(env: dict) -> None:
-    source = source_counts(env["OLIST_SOURCE_URL"])
-    facts = fact_counts(env["OLIST_WAREHOUSE_URL"])
-    assert facts == {t: source[t] for t in FACT_OF}
 
 
 def test_full_then_incremental_sync_matches_the_source_and_is_idempotent(pipeline_env, capsys):

@@ -22,7 +22,7 @@ from olist_etl.db import extract_engine, source_engine
 from olist_etl.source import create_source_schema
 from olist_etl.tables import TABLE_NAMES, quote_mysql_ident
 from olist_etl.extract import extract_table, updated_at_is_wall_clock
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 pytestmark = pytest.mark.integration
 

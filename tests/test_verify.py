@@ -26,7 +26,7 @@ from olist_etl.warehouse.compare import (
     compare_table,
     render_bucket_sql,
 )
-from tests.conftest import POSTGRES_ADMIN_URL, mariadb_database, postgres_database, unique_name
+from tests.support.services import POSTGRES_ADMIN_URL, mariadb_database, postgres_database, unique_name
 
 pytestmark = pytest.mark.integration
 

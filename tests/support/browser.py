@@ -1,7 +1,7 @@
 """Headless Chromium for the tests that look at pages as a reader does: offline, file:// only.
 
 Chromium must be installed beforehand (CI: `apt-get install -y chromium`); without it the tests
-are skipped with the reason (they fail under CI, see tests.conftest.unavailable).
+are skipped with the reason (they fail under CI, see tests.support.services.unavailable).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import unavailable
+from tests.support.services import unavailable
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Flags that keep Chromium's own background traffic (updates, safe browsing) out of the net log,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.conftest import make_settings
+from tests.support.services import make_settings
 
 GATE = "gate-delta-tables"
 # Markup an attacker could place in source rows (an order status, a column name, a table name):

@@ -41,7 +41,7 @@ def row_count(engine: sa.Engine, qualified: str) -> int:
 def source_engine_for(dialect: str, request, tmp_path) -> sa.Engine:
     """A fresh, empty source database: SQLite under tmp_path, or MariaDB via the mariadb_url fixture."""
     from olist_etl.db import source_engine
-    from tests.conftest import make_settings
+    from tests.support.services import make_settings
 
     if dialect == "sqlite":
         url = f"sqlite:///{tmp_path / 'source.sqlite'}"
