@@ -64,6 +64,41 @@ DELETE_TARGETS: tuple[tuple[str, str, str | None], ...] = (
     ("order_payments", "fact_payments", None),
     ("order_reviews", "fact_reviews", None),
 )
+# The fast path: a step whose listed tables were all empty when the promote started (the first
+# full sync into a fresh warehouse) is rendered with `empty` (merge/write.jinja): a plain INSERT of
+# the same rows, without comparing them to stored ones. dim_date and fact_orders_totals have none
+# (dim_date is 7,670 constant rows; the totals update rows fact_orders has just inserted).
+FAST_PATH: dict[str, tuple[str, ...]] = {
+    "product_category_translation": ("product_category_translation",),
+    "dim_product": ("dim_product",),
+    "customer_account": ("customer_account",),
+    "dim_customer": ("dim_customer",),
+    "dim_seller": ("dim_seller",),
+    "dim_geolocation": ("dim_geolocation", "geolocation_point"),
+    "geolocation_point": ("geolocation_point",),
+    "fact_orders": ("fact_orders",),
+    "fact_order_items": ("fact_order_items",),
+    "fact_payments": ("fact_payments",),
+    "fact_reviews": ("fact_reviews",),
+}
+# Every star-schema table a step writes, with the key of its unknown member (dimensions), which
+# does not make a table non-empty.
+STAR_TABLES: tuple[tuple[str, str | None], ...] = (
+    ("product_category_translation", None),
+    ("dim_product", "product_key"),
+    ("customer_account", None),
+    ("dim_customer", "customer_key"),
+    ("dim_seller", "seller_key"),
+    ("dim_geolocation", None),
+    ("geolocation_point", None),
+    ("dim_date", None),
+    ("fact_orders", None),
+    ("fact_order_items", None),
+    ("fact_payments", None),
+    ("fact_reviews", None),
+)
+EMPTY_TARGETS_FILE = "warehouse/merge/empty_targets.sql"
+ANALYZE_FILE = "warehouse/merge/analyze.sql"
 DELETE_SCOPES = ("all", "listed", "purchase_range", "none")
 # A backfill re-stages whole orders: the facts of those orders can be checked for deletes.
 PURCHASE_RANGE_TABLES = ("orders", "order_items", "order_payments", "order_reviews")
@@ -85,13 +120,35 @@ class PromoteError(RuntimeError):
     """A run could not be promoted; nothing of it was written."""
 
 
-def merge_sql(dialect: str) -> dict[str, str]:
-    """Rendered SQL of every promote step by name (the merge steps, then watermarks and runs)."""
-    rendered = {step: render(path, dialect) for step, path in MERGE_STEPS}
-    rendered["mark_deleted_derived"] = render(MARK_DELETED_DERIVED_FILE, dialect)
+# Where a step reads the rows this run marked deleted: rendered with the tables it marked in.
+MARKED_STEPS = ("dim_geolocation", "mark_deleted_derived")
+ALL_MARKED = frozenset(target for _source, target, _key in DELETE_TARGETS)
+
+
+def merge_sql(dialect: str, marked: frozenset[str] = ALL_MARKED) -> dict[str, str]:
+    """Rendered SQL of every promote step by name (the merge steps, then watermarks and runs);
+    `marked`, the star-schema tables in which the run marked deleted rows."""
+    rendered = {step: render(path, dialect, empty=False, marked=marked) for step, path in MERGE_STEPS}
+    rendered["mark_deleted_derived"] = render(MARK_DELETED_DERIVED_FILE, dialect, marked=marked)
     rendered["watermarks"] = render(WATERMARKS_FILE, dialect)
     rendered["runs"] = render(RUNS_FILE, dialect)
     return rendered
+
+
+def fast_path_sql(dialect: str) -> dict[str, str]:
+    """Rendered SQL of every merge step that has a fast path, for an empty target (FAST_PATH)."""
+    paths = dict(MERGE_STEPS)
+    return {step: render(paths[step], dialect, empty=True, marked=frozenset()) for step in FAST_PATH}
+
+
+def _empty_targets(conn: sa.Connection, dialect: str) -> frozenset[str]:
+    """The star-schema tables without a row (an unknown member aside), read once at the start."""
+    sql = statements(render(EMPTY_TARGETS_FILE, dialect, targets=STAR_TABLES))[0]
+    try:
+        rows = conn.execute(sa.text(sql)).all()
+    except sa.exc.DBAPIError as err:
+        raise PromoteError(f"promote could not read the star schema's tables: {err.orig}".strip()) from err
+    return frozenset(name for name, stored in rows if int(stored) == 0)
 
 
 def _first_keyword(statement: str) -> str:
@@ -181,13 +238,16 @@ def _fill_deleted_keys(conn: sa.Connection, dialect: str, settings: Settings, ma
     return filled
 
 
-def _mark_deleted(conn: sa.Connection, dialect: str, settings: Settings, manifest: RunManifest, params: dict) -> dict[str, int]:
-    """Mark the stored rows whose key is gone from the source; returns rows marked per target."""
+def _mark_deleted(
+    conn: sa.Connection, dialect: str, settings: Settings, manifest: RunManifest, params: dict, empty: frozenset[str] = frozenset()
+) -> dict[str, int]:
+    """Mark the stored rows whose key is gone from the source; returns rows marked per target
+    (an `empty` target has none to mark)."""
     marked: dict[str, int] = {}
     window = manifest.purchased or {}
     for source, target, natural_key in DELETE_TARGETS:
         scope = delete_scope(manifest, source)
-        if scope == "none":
+        if scope == "none" or target in empty:
             continue
         if scope == "listed" and _fill_deleted_keys(conn, dialect, settings, manifest, source) == 0:
             continue
@@ -201,6 +261,19 @@ def _mark_deleted(conn: sa.Connection, dialect: str, settings: Settings, manifes
         sql = mark_deleted_sql(dialect, source, target, natural_key, scope)
         marked[target] = _execute_file(conn, f"mark deleted ({target})", sql, step_params, count_rows=True)
     return marked
+
+
+def _analyze_filled(conn: sa.Connection, dialect: str, affected: dict[str, int], empty: frozenset[str]) -> list[str]:
+    """ANALYZE the star-schema tables the promote filled from empty (analyze.sql says why).
+
+    A table that held rows keeps statistics that a run's share of changes hardly moves, and
+    autovacuum (PostgreSQL) or automatic analyze (Redshift) refreshes them after the commit;
+    sampling it on every incremental would cost more than most merges (0.9 s at scale 1).
+    """
+    analyzed = [table for table, _key in STAR_TABLES if table in empty and affected.get(table, 0) > 0]
+    for table in analyzed:
+        _execute_file(conn, f"analyze {table}", render(ANALYZE_FILE, dialect, table=table), count_rows=True)
+    return analyzed
 
 
 def _parse_timestamp(value: str | None) -> datetime | None:
@@ -230,12 +303,13 @@ def _check_deltas_hold_run(conn: sa.Connection, dialect: str, manifest: RunManif
             )
 
 
-def promote(settings: Settings, manifest: RunManifest, clock: RunClock | None = None) -> dict[str, int]:
+def promote(settings: Settings, manifest: RunManifest, clock: RunClock | None = None, *, fast_path: bool = True) -> dict[str, int]:
     """Merge the loaded run into the star schema and move the watermarks, atomically.
 
     No retries on purpose: a failure rolls everything back, and what failed (bad data, a missing
     table) will not fix itself; the flow decides whether to run again.
     Returns the rows inserted or updated per merge step (and "watermarks", "runs").
+    `fast_path=False` merges into empty targets too (the tests compare both ways).
     """
     if settings.warehouse_url is None:
         raise RuntimeError("the warehouse URL is not resolved; call resolve_warehouse(settings) first")
@@ -244,13 +318,16 @@ def promote(settings: Settings, manifest: RunManifest, clock: RunClock | None = 
     try:
         # A serialization conflict (Redshift 1023, PostgreSQL 40001) rolled the transaction back:
         # it is run again from the start; any other failure is final.
-        return retry_serialization(lambda: _promote_once(engine, settings, dialect, manifest, clock), f"promote run {manifest.run_id}")
+        return retry_serialization(lambda: _promote_once(engine, settings, dialect, manifest, clock, fast_path), f"promote run {manifest.run_id}")
     finally:
         engine.dispose()
 
 
-def _promote_once(engine: sa.Engine, settings: Settings, dialect: str, manifest: RunManifest, clock: RunClock | None) -> dict[str, int]:
+def _promote_once(
+    engine: sa.Engine, settings: Settings, dialect: str, manifest: RunManifest, clock: RunClock | None, fast_path: bool
+) -> dict[str, int]:
     rendered = merge_sql(dialect)
+    fast = fast_path_sql(dialect)
     run_id = manifest.run_id
     with engine.begin() as conn:
         # First, so no other sync's load, promote or DDL interleaves with this one (on
@@ -260,17 +337,30 @@ def _promote_once(engine: sa.Engine, settings: Settings, dialect: str, manifest:
         # The run's time marks what it finds deleted; the merges read it to recompute what
         # the marked rows fed (an order's totals, a zip's averages, a category's products).
         run_time = {"deleted_at": datetime.now(timezone.utc).replace(tzinfo=None)}
+        # Read once, before anything is written: a step's fast path needs its tables as they were.
+        empty = _empty_targets(conn, dialect) if fast_path else frozenset()
         started = time.perf_counter()
-        marked = _mark_deleted(conn, dialect, settings, manifest, run_time)
+        marked = _mark_deleted(conn, dialect, settings, manifest, run_time, empty)
         run_logger().info("promote mark deleted: %s in %.2f s", marked or "nothing", time.perf_counter() - started)
         affected: dict[str, int] = {f"deleted {target}": rows for target, rows in marked.items()}
+        marked_in = frozenset(target for target, rows in marked.items() if rows > 0)
+        if marked_in != ALL_MARKED:
+            rendered |= {step: sql for step, sql in merge_sql(dialect, marked_in).items() if step in MARKED_STEPS}
         for step, _path in MERGE_STEPS:
             started = time.perf_counter()
-            affected[step] = _execute_file(conn, step, rendered[step], run_time)
-            run_logger().info("promote %s: %d rows in %.2f s", step, affected[step], time.perf_counter() - started)
+            if step in FAST_PATH and empty.issuperset(FAST_PATH[step]):
+                affected[step] = _execute_file(conn, step, fast[step], run_time, count_rows=True)
+                path = " (into empty)"
+            else:
+                affected[step] = _execute_file(conn, step, rendered[step], run_time)
+                path = ""
+            run_logger().info("promote %s%s: %d rows in %.2f s", step, path, affected[step], time.perf_counter() - started)
         derived = _execute_file(conn, "mark deleted (derived)", rendered["mark_deleted_derived"], run_time, count_rows=True)
         if derived:
             affected["deleted derived"] = derived
+        started = time.perf_counter()
+        analyzed = _analyze_filled(conn, dialect, affected, empty)
+        run_logger().info("promote analyze %s: %.2f s", ", ".join(analyzed) or "nothing", time.perf_counter() - started)
         # Every dim and fact key the run touched is unique (Redshift does not enforce keys).
         started = time.perf_counter()
         try:

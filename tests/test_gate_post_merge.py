@@ -13,7 +13,8 @@ from olist_etl.gates.post_merge import GATE_NAME as POST_MERGE_GATE, post_merge_
 from olist_etl.gates.results import GateFailed
 from olist_etl.gates.suites import suite_from_dict
 from tests.support.tables import assert_tables_unchanged
-from tests.test_merge import S1, T1, first_batch, hexid, load_run, snapshot
+from tests.support.merge_batches import S1, T1, first_batch, load_run, snapshot
+from tests.support.warehouse import hexid
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,40 @@ import sqlalchemy as sa
 from olist_etl.staging import LocalStaging
 from olist_etl.tables import TABLE_NAMES
 from olist_etl.load import create_warehouse, load_table
-from olist_etl.merge import PromoteError, promote, read_watermarks
+from olist_etl.merge import FAST_PATH, PromoteError, promote, read_watermarks
 from olist_etl.gates.post_merge import GATE_NAME as POST_MERGE_GATE
 from tests.support.services import make_settings
 from tests.support.tables import assert_tables_unchanged, table_checksums
 from tests.support.warehouse import hexid, stage_run
+from tests.support.merge_batches import (
+    C1,
+    C2,
+    C3,
+    END,
+    fetch,
+    FIRST,
+    first_batch,
+    load_run,
+    MERGE_STEP_NAMES,
+    O1,
+    O2,
+    O3,
+    O4,
+    order,
+    P1,
+    P2,
+    P3,
+    run,
+    S1,
+    snapshot,
+    T0,
+    T1,
+    T2,
+    U1,
+    U2,
+    U3,
+    UNKNOWN,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,94 +61,6 @@ RENDERINGS = ("postgresql", "redshift-on-postgresql")
 def warehouse(request, warehouse):
     settings, engine, area = warehouse
     return replace(settings, warehouse_sql=request.param), engine, area
-
-T0 = datetime(2018, 3, 1, 10, 0, 0)
-T1 = T0 + timedelta(hours=1)
-T2 = T0 + timedelta(hours=2)
-
-FIRST, END = datetime(1900, 1, 1), datetime(9999, 12, 31)
-UNKNOWN = "0" * 32
-
-C1, C2, C3 = hexid(1, "c"), hexid(2, "c"), hexid(3, "c")
-U1, U2, U3 = hexid(1, "u"), hexid(2, "u"), hexid(3, "u")
-P1, P2, P3 = hexid(1, "p"), hexid(2, "p"), hexid(3, "p")
-S1 = hexid(1, "s")
-O1, O2, O3, O4 = hexid(1, "o"), hexid(2, "o"), hexid(3, "o"), hexid(4, "o")
-R1 = hexid(1, "r")
-
-MERGE_STEP_NAMES = (
-    "product_category_translation", "dim_product", "customer_account", "dim_customer", "dim_seller",
-    "dim_geolocation", "geolocation_point", "dim_date", "fact_orders", "fact_order_items",
-    "fact_orders_totals", "fact_payments", "fact_reviews",
-)
-
-
-def order(order_id, status, purchase, updated_at, *, delivered=None, estimated=None, customer=C1):
-    return (order_id, customer, status, purchase, purchase, None, delivered, estimated, updated_at)
-
-
-def first_batch() -> dict[str, list[tuple]]:
-    return {
-        "customers": [
-            (C1, U1, "01310", "são paulo", "SP", T0),
-            (C2, U2, "20040", "rio de janeiro", "RJ", T0),
-        ],
-        "sellers": [(S1, "13023", "campinas", "SP", T0)],
-        "products": [
-            (P1, "beleza_saude", 40, 300, 2, 500, 20, 10, 15, T0),
-            (P2, "sem_traducao", 10, 100, 1, 100, 5, 5, 5, T0),
-            (P3, None, None, None, None, None, None, None, None, T0),
-        ],
-        "product_category_name_translation": [("beleza_saude", "health_beauty", T0)],
-        "orders": [
-            order(O1, "shipped", datetime(2018, 2, 27, 9, 30), T0, estimated=datetime(2018, 3, 10)),
-            order(O2, "delivered", datetime(2018, 2, 28, 23, 59, 59), T0,
-                  delivered=datetime(2018, 3, 5, 12), estimated=datetime(2018, 3, 4), customer=C2),
-        ],
-        "order_items": [
-            (O1, 1, P1, S1, datetime(2018, 3, 1), Decimal("12.30"), Decimal("0.05"), T0),
-            (O1, 2, P2, S1, datetime(2018, 3, 1), Decimal("199.99"), Decimal("15.10"), T0),
-            (O2, 1, P3, S1, datetime(2018, 3, 2), Decimal("1234567890.01"), None, T0),
-        ],
-        "order_payments": [
-            (O1, 1, "credit_card", 3, Decimal("227.44"), T0),
-            (O2, 1, "boleto", 1, Decimal("1234567890.01"), T0),
-        ],
-        "order_reviews": [
-            (R1, O2, 5, 'ótimo, "recomendo"', "chegou antes 👍\nobrigado", datetime(2018, 3, 6), datetime(2018, 3, 7, 8), T0),
-        ],
-        "geolocation": [
-            (1, "01310", -23.5, -46.6, "sao paulo", "SP", T0),
-            (2, "01310", -23.6, -46.7, "são paulo", "SP", T0),
-            (3, "20040", -22.9, -43.2, "rio de janeiro", "RJ", T0),
-        ],
-    }
-
-
-def load_run(settings, area, run_id: str, rows: dict) -> dict:
-    manifest = stage_run(area, run_id, rows)
-    for name in TABLE_NAMES:
-        load_table(settings, manifest, name)
-    return manifest
-
-
-def run(settings, area, run_id: str, rows: dict) -> dict[str, int]:
-    return promote(settings, load_run(settings, area, run_id, rows))
-
-
-def fetch(engine, sql: str, **params) -> list[tuple]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(sql), params)]
-
-
-def snapshot(engine) -> dict:
-    """Checksums of the star schema and of the watermarks' values (not their promoted_at)."""
-    return {
-        "star": table_checksums(engine, "user_access_layer"),
-        "watermarks": fetch(engine, "select table_name, high_watermark, run_id from etl_control.watermarks order by 1"),
-        "runs": fetch(engine, "select run_id from etl_control.runs order by 1"),
-    }
-
 
 def version_key(natural_key: str, valid_from: datetime = FIRST) -> str:
     """The surrogate key a dimension version must get: md5 of the natural key and valid_from."""
@@ -653,3 +594,125 @@ def test_a_rebuilt_warehouse_is_byte_identical(warehouse):
 
     # Assert
     assert snapshot(engine)["star"] == built
+
+
+# --- the fast path: a first sync into empty targets INSERTs instead of merging ------------------
+
+FAST_LOG = "olist_etl.gates.results"
+
+
+def rich_batch() -> dict[str, list[tuple]]:
+    """first_batch with what the merges work hardest at: a person's address history over several
+    customer rows, lookback copies (an older version of a staged key), an order of the person's
+    second address, and a second point in a zip."""
+    batch = first_batch()
+    batch["customers"] += [(C3, U1, "30140", "belo horizonte", "MG", T1)]
+    batch["orders"] += [
+        order(O3, "delivered", datetime(2018, 3, 2, 8), T1, delivered=datetime(2018, 3, 9), estimated=datetime(2018, 3, 8), customer=C3),
+        order(O1, "created", datetime(2018, 2, 27, 9, 30), T0 - timedelta(hours=1)),
+    ]
+    batch["order_items"] += [(O3, 1, P2, S1, datetime(2018, 3, 3), Decimal("10.00"), Decimal("1.00"), T1)]
+    batch["order_payments"] += [(O3, 1, "voucher", 1, Decimal("11.00"), T1), (O1, 1, "credit_card", 2, Decimal("227.44"), T0 - timedelta(hours=1))]
+    batch["products"] += [(P1, "beleza_saude", 41, 300, 2, 500, 20, 10, 15, T0 - timedelta(hours=1))]
+    batch["geolocation"] += [(4, "20040", -22.8, -43.1, "Rio de Janeiro", "RJ", T1)]
+    return batch
+
+
+def promote_logged(caplog, settings, manifest, **kwargs) -> tuple[dict[str, int], list[str]]:
+    """Promote; returns the affected rows and the steps that took the fast path."""
+    caplog.clear()
+    with caplog.at_level("INFO", logger=FAST_LOG):
+        affected = promote(settings, manifest, **kwargs)
+    fast = [r.getMessage().split()[1] for r in caplog.records if "(into empty)" in r.getMessage()]
+    return affected, fast
+
+
+def empty_star_schema(engine) -> None:
+    with engine.begin() as conn:
+        for table in table_checksums(engine, "user_access_layer"):
+            conn.execute(sa.text(f"delete from user_access_layer.{table}"))
+        conn.execute(sa.text("delete from etl_control.watermarks"))
+
+
+def test_the_fast_path_into_an_empty_warehouse_builds_what_the_merge_builds(warehouse, caplog):
+    # Arrange
+    settings, engine, area = warehouse
+    manifest = load_run(settings, area, "r1", rich_batch())
+
+    # Act: the same loaded run, into the empty star schema, inserted and then merged.
+    fast_rows, fast_steps = promote_logged(caplog, settings, manifest)
+    inserted = snapshot(engine)["star"]
+    empty_star_schema(engine)
+    merge_rows, merge_steps = promote_logged(caplog, settings, manifest, fast_path=False)
+    merged_star = snapshot(engine)["star"]
+
+    # Assert: every step with a fast path took it, the forced merge none, and both wrote the
+    # same rows, byte for byte.
+    assert sorted(fast_steps) == sorted(FAST_PATH) and merge_steps == []
+    assert inserted == merged_star
+    assert fast_rows == merge_rows
+    assert inserted["dim_customer"][0] == 4 and inserted["geolocation_point"][0] == 4
+
+
+def test_the_fast_and_merged_builds_of_different_data_differ(warehouse, caplog):
+    # The comparison above can fail: one changed city in the run merged instead of inserted.
+    settings, engine, area = warehouse
+    promote_logged(caplog, settings, load_run(settings, area, "r1", rich_batch()))
+    inserted = snapshot(engine)["star"]
+    empty_star_schema(engine)
+    changed = rich_batch()
+    changed["customers"][2] = (C3, U1, "30140", "contagem", "MG", T1)
+    promote_logged(caplog, settings, load_run(settings, area, "r2", changed), fast_path=False)
+    merged_star = snapshot(engine)["star"]
+
+    differing = {table for table in inserted if inserted[table] != merged_star[table]}
+    assert differing == {"customer_account", "dim_customer"}
+
+
+def test_a_table_holding_rows_is_merged_and_an_unknown_member_alone_is_empty(warehouse, caplog):
+    # Arrange: a promoted run, then dim_seller emptied down to its unknown member.
+    settings, engine, area = warehouse
+    promote_logged(caplog, settings, load_run(settings, area, "r1", first_batch()))
+    with engine.begin() as conn:
+        conn.execute(sa.text("delete from user_access_layer.dim_seller where seller_key <> :k"), {"k": UNKNOWN})
+
+    # Act: the same rows again (an INSERT into a table holding them would break its primary key).
+    _, fast_steps = promote_logged(caplog, settings, load_run(settings, area, "r2", first_batch()))
+
+    # Assert
+    assert fast_steps == ["dim_seller"]
+    assert fetch(engine, "select seller_id, is_current from user_access_layer.dim_seller order by 1 nulls first") == [(None, True), (S1, True)]
+
+
+def test_the_promote_analyzes_the_tables_it_filled_from_empty(warehouse, caplog):
+    # Arrange: a fresh warehouse has never been analyzed (reltuples -1 on PostgreSQL).
+    settings, engine, area = warehouse
+    estimate = "select reltuples from pg_class where oid = cast(:t as regclass)"
+    assert fetch(engine, estimate, t="user_access_layer.fact_orders") == [(-1.0,)]
+
+    # Act
+    promote_logged(caplog, settings, load_run(settings, area, "r1", first_batch()))
+    analyzed_first = [r.getMessage() for r in caplog.records if r.getMessage().startswith("promote analyze")]
+    promote_logged(caplog, settings, load_run(settings, area, "r2", first_batch()))
+    analyzed_again = [r.getMessage() for r in caplog.records if r.getMessage().startswith("promote analyze")]
+
+    # Assert: planned from the rows the run wrote; a run into filled tables analyzes nothing.
+    assert fetch(engine, estimate, t="user_access_layer.fact_orders") == [(2.0,)]
+    assert fetch(engine, estimate, t="user_access_layer.geolocation_point") == [(3.0,)]
+    assert "fact_orders" in analyzed_first[0] and analyzed_again[0].startswith("promote analyze nothing")
+
+
+def test_geolocation_recomputes_only_the_zips_of_its_delta(warehouse):
+    # Arrange: a promoted run, then zip 20040's stored row tampered with (a marker of whether a
+    # run recomputes it: a recomputed zip is rewritten from its points).
+    settings, engine, area = warehouse
+    run(settings, area, "r1", first_batch())
+    with engine.begin() as conn:
+        conn.execute(sa.text("update user_access_layer.dim_geolocation set point_count = 99 where geolocation_zip_code_prefix = '20040'"))
+    zips = "select geolocation_zip_code_prefix, point_count from user_access_layer.dim_geolocation order by 1"
+
+    # Act / Assert: a delta of zip 01310 leaves 20040 alone; one of 20040 recomputes it.
+    run(settings, area, "r2", {"geolocation": [(1, "01310", -23.4, -46.5, "sao paulo", "SP", T1)]})
+    assert fetch(engine, zips) == [("01310", 2), ("20040", 99)]
+    run(settings, area, "r3", {"geolocation": [(3, "20040", -22.9, -43.2, "rio de janeiro", "RJ", T2)]})
+    assert fetch(engine, zips) == [("01310", 2), ("20040", 1)]

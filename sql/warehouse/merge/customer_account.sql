@@ -1,9 +1,11 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- customer_account: one row per source customer row (customer_id -> customer_unique_id and the
 -- row's location), type 1: a mirror of the source table. The order facts find their person here,
 -- then the person's dim_customer version.
 {% set columns = ['customer_unique_id', 'customer_zip_code_prefix', 'customer_city', 'customer_state', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.customer_account', 'merge_source_customer_account') %}
+{% set insert_columns = ['customer_id'] + columns %}
+{% call w.write_into('user_access_layer.customer_account', 'merge_source_customer_account', insert_columns) %}
 WITH staged_versions AS (
     -- Two staged copies of one key (the lookback overlap, a key re-fetched by the source
     -- comparison): keep the newest (MERGE, on Redshift too, needs one source row per target row).
@@ -24,7 +26,7 @@ staged AS (
         updated_at, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
-),
+){% if not empty %},
 
 stored AS (
     SELECT
@@ -42,10 +44,16 @@ changed AS (
     LEFT JOIN stored ON stored.customer_id = staged.customer_id
     WHERE stored.customer_id IS NULL
         OR {{ m.any_differs(columns, 'staged', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM staged
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON customer_account.customer_id = src.customer_id
 WHEN MATCHED THEN UPDATE SET
 {% for c in columns %}
@@ -57,3 +65,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.customer_id, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_customer_account') }}
+{% endif %}

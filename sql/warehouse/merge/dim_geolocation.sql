@@ -1,12 +1,16 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- dim_geolocation: one row per zip prefix, averaging all source geolocation rows of the zip.
 -- Runs BEFORE geolocation_point.sql: the stored points still carry the zip a changed row had
 -- before, so both its old and its new zip are recomputed. A delta holds only some rows of a zip,
 -- so the average is taken over the stored points with the staged versions substituted. Points
 -- marked deleted in this run (deleted_at = :deleted_at, done before the merges) leave their zip's
--- average; a zip left without live points is marked deleted by mark_deleted_derived.sql.
+-- average; a zip left without live points is marked deleted by mark_deleted_derived.sql. Only
+-- the zips of staged and marked points are recomputed; the marked ones are looked for only when
+-- this run marked points (`marked`, olist_etl/merge.py), so a run without deletes skips that scan.
 {% set columns = ['geolocation_lat', 'geolocation_lng', 'geolocation_city', 'geolocation_state', 'point_count', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.dim_geolocation', 'merge_source_dim_geolocation') %}
+{% set insert_columns = ['geolocation_zip_code_prefix'] + columns %}
+{% call w.write_into('user_access_layer.dim_geolocation', 'merge_source_dim_geolocation', insert_columns) %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each row.
     SELECT
@@ -34,6 +38,17 @@ effective AS (
     SELECT staged.*
     FROM staged
 ),
+{% if empty %}
+
+points AS (
+    -- Nothing is stored (dim_geolocation and geolocation_point empty): every zip is the staged rows'.
+    SELECT
+        geolocation_id, geolocation_zip_code_prefix, geolocation_lat, geolocation_lng,
+        geolocation_city, geolocation_state, updated_at
+    FROM effective
+    WHERE geolocation_zip_code_prefix IS NOT NULL
+),
+{% else %}
 
 touched_zips AS (
     SELECT geolocation_zip_code_prefix FROM effective
@@ -41,10 +56,12 @@ touched_zips AS (
     SELECT point.geolocation_zip_code_prefix
     FROM user_access_layer.geolocation_point AS point
     INNER JOIN effective ON effective.geolocation_id = point.geolocation_id
+{% if 'geolocation_point' in marked %}
     UNION
     SELECT point.geolocation_zip_code_prefix
     FROM user_access_layer.geolocation_point AS point
     WHERE point.deleted_at = :deleted_at
+{% endif %}
 ),
 
 points AS (
@@ -65,6 +82,7 @@ points AS (
         AND point.deleted_at IS NULL
         AND effective.geolocation_id IS NULL
 ),
+{% endif %}
 
 aggregated AS (
     -- A row without a zip cannot be keyed: it stays in geolocation_point only.
@@ -79,9 +97,11 @@ aggregated AS (
         MAX(updated_at) AS updated_at,
         CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM points
+{% if not empty %}
     WHERE geolocation_zip_code_prefix IN (SELECT geolocation_zip_code_prefix FROM touched_zips)
+{% endif %}
     GROUP BY geolocation_zip_code_prefix
-),
+){% if not empty %},
 
 stored AS (
     SELECT
@@ -97,10 +117,16 @@ changed AS (
     LEFT JOIN stored ON stored.geolocation_zip_code_prefix = aggregated.geolocation_zip_code_prefix
     WHERE stored.geolocation_zip_code_prefix IS NULL
         OR {{ m.any_differs(columns, 'aggregated', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM aggregated
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON dim_geolocation.geolocation_zip_code_prefix = src.geolocation_zip_code_prefix
 WHEN MATCHED THEN UPDATE SET
     geolocation_lat = src.geolocation_lat,
@@ -118,3 +144,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.geolocation_state, src.point_count, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_geolocation') }}
+{% endif %}

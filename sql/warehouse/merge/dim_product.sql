@@ -1,4 +1,5 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- dim_product: SCD type 2 on the product's attributes (category, name and description lengths,
 -- photos, weight, dimensions); a change opens a version at the source row's updated_at
 -- (macros.jinja: scd2_versions). The English category name ('unknown' when the product has no
@@ -10,7 +11,8 @@
     'product_category_name', 'product_name_length', 'product_description_length', 'product_photos_qty',
     'product_weight_g', 'product_length_cm', 'product_height_cm', 'product_width_cm'] %}
 {% set all_columns = ['product_id'] + tracked + ['product_category_name_english', 'valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.dim_product', 'merge_source_dim_product') %}
+{% set insert_columns = ['product_key', 'product_id'] + tracked + ['product_category_name_english', 'valid_from', 'valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
+{% call w.write_into('user_access_layer.dim_product', 'merge_source_dim_product', insert_columns) %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key.
     SELECT
@@ -31,6 +33,7 @@ staged AS (
 
 {{ m.scd2_versions('dim_product', 'product_key', 'product_id', tracked) }},
 
+{% if not empty %}
 retranslated AS (
     -- Versions of other products whose category got a translation in this run, or lost it (the
     -- translation was marked deleted in this run, before the merges).
@@ -49,10 +52,13 @@ retranslated AS (
     AND versions.product_key IS NULL
 ),
 
+{% endif %}
 candidates AS (
     SELECT * FROM versions
+{% if not empty %}
     UNION ALL
     SELECT * FROM retranslated
+{% endif %}
 ),
 
 translated AS (
@@ -74,6 +80,7 @@ translated AS (
         AND translation.deleted_at IS NULL
 ),
 
+{% if not empty %}
 changed AS (
     -- New versions, and stored versions whose bounds, updated_at or English name moved.
     SELECT translated.*
@@ -83,6 +90,7 @@ changed AS (
         OR {{ m.any_differs(all_columns, 'translated', 'stored') }}
 ),
 
+{% endif %}
 unknown_member AS (
     {{ m.unknown_member('dim_product', 'product_key', [
         ('product_id', 'CHAR(32)'),
@@ -98,10 +106,17 @@ unknown_member AS (
         {'product_category_name_english': 'unknown'}) }}
 )
 
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM translated
+UNION ALL
+SELECT {{ insert_columns | join(', ') }} FROM unknown_member
+{% else %}
 SELECT * FROM changed
 UNION ALL
 SELECT * FROM unknown_member
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON dim_product.product_key = src.product_key
 WHEN MATCHED THEN UPDATE SET
     product_id = src.product_id,
@@ -122,3 +137,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.product_category_name_english, src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_product') }}
+{% endif %}

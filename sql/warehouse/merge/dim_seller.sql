@@ -1,9 +1,11 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- dim_seller: SCD type 2 on the seller's location (zip, city, state); a move opens a version at
 -- the source row's updated_at (macros.jinja: scd2_versions). Also inserts the unknown member once.
 {% set tracked = ['seller_zip_code_prefix', 'seller_city', 'seller_state'] %}
 {% set all_columns = ['seller_id'] + tracked + ['valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.dim_seller', 'merge_source_dim_seller') %}
+{% set insert_columns = ['seller_key', 'seller_id', 'seller_zip_code_prefix', 'seller_city', 'seller_state', 'valid_from', 'valid_to', 'is_current', 'updated_at', 'deleted_at'] %}
+{% call w.write_into('user_access_layer.dim_seller', 'merge_source_dim_seller', insert_columns) %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key.
     SELECT
@@ -24,6 +26,7 @@ staged AS (
 
 {{ m.scd2_versions('dim_seller', 'seller_key', 'seller_id', tracked) }},
 
+{% if not empty %}
 changed AS (
     -- New versions, and stored versions whose bounds or updated_at moved.
     SELECT versions.*
@@ -33,6 +36,7 @@ changed AS (
         OR {{ m.any_differs(all_columns, 'versions', 'stored') }}
 ),
 
+{% endif %}
 unknown_member AS (
     {{ m.unknown_member('dim_seller', 'seller_key', [
         ('seller_id', 'CHAR(32)'),
@@ -41,10 +45,17 @@ unknown_member AS (
         ('seller_state', 'CHAR(2)')]) }}
 )
 
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM versions
+UNION ALL
+SELECT {{ insert_columns | join(', ') }} FROM unknown_member
+{% else %}
 SELECT * FROM changed
 UNION ALL
 SELECT * FROM unknown_member
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON dim_seller.seller_key = src.seller_key
 WHEN MATCHED THEN UPDATE SET
     seller_id = src.seller_id,
@@ -64,3 +75,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.valid_from, src.valid_to, src.is_current, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_dim_seller') }}
+{% endif %}

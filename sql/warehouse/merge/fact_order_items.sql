@@ -1,4 +1,5 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- fact_order_items: one row per (order_id, order_item_id), keyed to the purchase date and to the
 -- customer, product and seller versions current at the order's purchase (the unknown member
 -- while a dimension row is missing). Runs after fact_orders.sql: the purchase date and the
@@ -12,7 +13,8 @@
 {% set item_columns = [
     'order_id', 'order_item_id', 'product_id', 'seller_id', 'shipping_limit_date', 'price',
     'freight_value', 'updated_at'] %}
-{% call m.merge_into('user_access_layer.fact_order_items', 'merge_source_fact_order_items', distkey='order_id') %}
+{% set insert_columns = ['order_id', 'order_item_id'] + columns %}
+{% call w.write_into('user_access_layer.fact_order_items', 'merge_source_fact_order_items', insert_columns, distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -36,6 +38,7 @@ incoming AS (
     FROM staged
 ),
 
+{% if not empty %}
 rekeyed_keys AS (
     -- One semi-join per reason, UNIONed: ORed IN (subquery) conditions cannot become a join in
     -- PostgreSQL, and once a subquery outgrows work_mem each one is rescanned per row.
@@ -56,6 +59,8 @@ rekeyed_keys AS (
     WHERE item.seller_id IN (SELECT seller_id FROM staging_layer.sellers WHERE seller_id IS NOT NULL)
 ),
 
+{% endif %}
+{% if not empty %}
 rekeyed AS (
     SELECT {% for column in item_columns %}item.{{ column }}, {% endfor %}item.deleted_at
     FROM user_access_layer.fact_order_items AS item
@@ -65,10 +70,13 @@ rekeyed AS (
     WHERE incoming.order_id IS NULL
 ),
 
+{% endif %}
 candidates AS (
     SELECT * FROM incoming
+{% if not empty %}
     UNION ALL
     SELECT * FROM rekeyed
+{% endif %}
 ),
 
 keyed AS (
@@ -94,7 +102,7 @@ keyed AS (
     LEFT JOIN user_access_layer.dim_seller AS seller
         ON seller.seller_id = candidates.seller_id
         AND {{ m.current_at('seller', 'order_fact.order_purchase_timestamp') }}
-),
+){% if not empty %},
 
 changed AS (
     -- New keys, and keys whose values differ.
@@ -105,10 +113,16 @@ changed AS (
         AND stored.order_item_id = keyed.order_item_id
     WHERE stored.order_id IS NULL
         OR {{ m.any_differs(columns, 'keyed', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM keyed
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON fact_order_items.order_id = src.order_id
     AND fact_order_items.order_item_id = src.order_item_id
 WHEN MATCHED THEN UPDATE SET
@@ -121,3 +135,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.order_id, src.order_item_id, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_fact_order_items') }}
+{% endif %}

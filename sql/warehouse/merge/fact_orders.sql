@@ -1,4 +1,5 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- fact_orders: the accumulating snapshot, one row per order_id: status, the five milestone
 -- timestamps with their date keys, the delivery measures, and the key of the customer version
 -- current at purchase (the unknown member while the order's customer row has not arrived).
@@ -13,7 +14,8 @@
     'order_id', 'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
     'updated_at'] %}
-{% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders', distkey='order_id') %}
+{% set insert_columns = ['order_id'] + columns %}
+{% call w.write_into('user_access_layer.fact_orders', 'merge_source_fact_orders', insert_columns, distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -37,6 +39,7 @@ incoming AS (
     FROM staged
 ),
 
+{% if not empty %}
 rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
     -- customer row arrived after the order (the unknown member is repaired).
@@ -49,10 +52,13 @@ rekeyed AS (
         AND incoming.order_id IS NULL
 ),
 
+{% endif %}
 candidates AS (
     SELECT * FROM incoming
+{% if not empty %}
     UNION ALL
     SELECT * FROM rekeyed
+{% endif %}
 ),
 
 keyed AS (
@@ -87,7 +93,7 @@ keyed AS (
     LEFT JOIN user_access_layer.dim_customer AS customer
         ON customer.customer_unique_id = account.customer_unique_id
         AND {{ m.current_at('customer', 'candidates.order_purchase_timestamp') }}
-),
+){% if not empty %},
 
 changed AS (
     -- New keys, and keys whose values differ.
@@ -96,10 +102,16 @@ changed AS (
     LEFT JOIN user_access_layer.fact_orders AS stored ON stored.order_id = keyed.order_id
     WHERE stored.order_id IS NULL
         OR {{ m.any_differs(columns, 'keyed', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM keyed
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON fact_orders.order_id = src.order_id
 WHEN MATCHED THEN UPDATE SET
 {% for c in columns %}
@@ -111,3 +123,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.order_id, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_fact_orders') }}
+{% endif %}

@@ -1,10 +1,12 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- fact_payments: one row per (order_id, payment_sequential), from the order_payments delta, with
 -- the purchase date key of its order (as merged in this run by fact_orders.sql). Stored payments
 -- of a restaged order follow a change of its purchase date.
 {% set columns = ['purchase_date_key', 'payment_type', 'payment_installments', 'payment_value', 'updated_at', 'deleted_at'] %}
 {% set payment_columns = ['order_id', 'payment_sequential', 'payment_type', 'payment_installments', 'payment_value', 'updated_at'] %}
-{% call m.merge_into('user_access_layer.fact_payments', 'merge_source_fact_payments', distkey='order_id') %}
+{% set insert_columns = ['order_id', 'payment_sequential'] + columns %}
+{% call w.write_into('user_access_layer.fact_payments', 'merge_source_fact_payments', insert_columns, distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -30,6 +32,7 @@ incoming AS (
     FROM staged
 ),
 
+{% if not empty %}
 restaged_orders AS (
     -- Anti-join (no correlated NOT EXISTS: see fact_orders.sql).
     SELECT payment.{{ payment_columns | join(', payment.') }}, payment.deleted_at
@@ -40,10 +43,13 @@ restaged_orders AS (
         AND incoming.order_id IS NULL
 ),
 
+{% endif %}
 candidates AS (
     SELECT * FROM incoming
+{% if not empty %}
     UNION ALL
     SELECT * FROM restaged_orders
+{% endif %}
 ),
 
 keyed AS (
@@ -58,7 +64,7 @@ keyed AS (
         candidates.deleted_at
     FROM candidates
     LEFT JOIN user_access_layer.fact_orders AS order_fact ON order_fact.order_id = candidates.order_id
-),
+){% if not empty %},
 
 changed AS (
     -- New keys, and keys whose values differ.
@@ -69,10 +75,16 @@ changed AS (
         AND stored.payment_sequential = keyed.payment_sequential
     WHERE stored.order_id IS NULL
         OR {{ m.any_differs(columns, 'keyed', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM keyed
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON fact_payments.order_id = src.order_id
     AND fact_payments.payment_sequential = src.payment_sequential
 WHEN MATCHED THEN UPDATE SET
@@ -85,3 +97,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.order_id, src.payment_sequential, src.{{ columns | join(', src.') }}
 );
 {{ m.drop_merge_source('merge_source_fact_payments') }}
+{% endif %}

@@ -1,8 +1,10 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- fact_reviews: one row per (review_id, order_id) (a review can cover several orders), from the
 -- order_reviews delta, with the date key of the review's creation.
 {% set columns = ['review_score', 'review_comment_title', 'review_comment_message', 'review_creation_date', 'review_answer_timestamp', 'review_creation_date_key', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews', distkey='order_id') %}
+{% set insert_columns = ['review_id', 'order_id'] + columns %}
+{% call w.write_into('user_access_layer.fact_reviews', 'merge_source_fact_reviews', insert_columns, distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -28,7 +30,7 @@ staged AS (
         CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
-),
+){% if not empty %},
 
 stored AS (
     SELECT
@@ -48,10 +50,16 @@ changed AS (
         AND stored.order_id = staged.order_id
     WHERE stored.review_id IS NULL
         OR {{ m.any_differs(columns, 'staged', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM staged
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON fact_reviews.review_id = src.review_id
     AND fact_reviews.order_id = src.order_id
 WHEN MATCHED THEN UPDATE SET
@@ -72,3 +80,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_fact_reviews') }}
+{% endif %}

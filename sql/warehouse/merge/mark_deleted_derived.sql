@@ -3,6 +3,9 @@
 -- (dim_customer) whose customer rows were all marked deleted, and a zip (dim_geolocation) whose
 -- points all were. Only what this run marked (deleted_at = :deleted_at) is looked at, so the
 -- statements stay cheap on every run. Runs after the merges: a row staged in this run is live.
+-- `marked` names the tables in which this run marked rows (olist_etl/merge.py): a statement
+-- whose table has none is left out, sparing a run without deletes two scans of every point.
+{% if 'customer_account' in marked %}
 
 -- The current version of a person with no live customer row is closed.
 UPDATE user_access_layer.dim_customer
@@ -27,6 +30,8 @@ FROM (
 WHERE dim_customer.customer_unique_id = gone.customer_unique_id
     AND dim_customer.is_current
     AND dim_customer.deleted_at IS NULL;
+{% endif %}
+{% if 'geolocation_point' in marked %}
 
 -- A zip with no live point.
 UPDATE user_access_layer.dim_geolocation
@@ -47,3 +52,4 @@ FROM (
 ) AS gone
 WHERE dim_geolocation.geolocation_zip_code_prefix = gone.geolocation_zip_code_prefix
     AND dim_geolocation.deleted_at IS NULL;
+{% endif %}

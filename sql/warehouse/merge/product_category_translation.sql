@@ -1,8 +1,10 @@
 {% import 'warehouse/macros.jinja' as m with context %}
+{% import 'warehouse/merge/write.jinja' as w with context %}
 -- Category translations (Portuguese -> English), kept as their own table because a translation
 -- may arrive in a different run than the products of its category; dim_product reads it next.
 {% set columns = ['product_category_name_english', 'updated_at', 'deleted_at'] %}
-{% call m.merge_into('user_access_layer.product_category_translation', 'merge_source_product_category_translation') %}
+{% set insert_columns = ['product_category_name'] + columns %}
+{% call w.write_into('user_access_layer.product_category_translation', 'merge_source_product_category_translation', insert_columns) %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
     -- (MERGE, on Redshift too, needs at most one source row per target row).
@@ -20,7 +22,7 @@ staged AS (
     SELECT product_category_name, product_category_name_english, updated_at, CAST(NULL AS TIMESTAMP) AS deleted_at
     FROM staged_versions
     WHERE version_rank = 1
-),
+){% if not empty %},
 
 stored AS (
     SELECT product_category_name, product_category_name_english, updated_at, deleted_at
@@ -36,10 +38,16 @@ changed AS (
     LEFT JOIN stored ON stored.product_category_name = staged.product_category_name
     WHERE stored.product_category_name IS NULL
         OR {{ m.any_differs(columns, 'staged', 'stored') }}
-)
+){% endif %}
 
+
+{% if empty %}
+SELECT {{ insert_columns | join(', ') }} FROM staged
+{% else %}
 SELECT * FROM changed
+{% endif %}
 {% endcall %}
+{% if not empty %}
 ON product_category_translation.product_category_name = src.product_category_name
 WHEN MATCHED THEN UPDATE SET
     product_category_name_english = src.product_category_name_english,
@@ -51,3 +59,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.product_category_name, src.product_category_name_english, src.updated_at, src.deleted_at
 );
 {{ m.drop_merge_source('merge_source_product_category_translation') }}
+{% endif %}

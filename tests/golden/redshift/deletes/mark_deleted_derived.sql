@@ -2,6 +2,8 @@
 -- (dim_customer) whose customer rows were all marked deleted, and a zip (dim_geolocation) whose
 -- points all were. Only what this run marked (deleted_at = :deleted_at) is looked at, so the
 -- statements stay cheap on every run. Runs after the merges: a row staged in this run is live.
+-- `marked` names the tables in which this run marked rows (olist_etl/merge.py): a statement
+-- whose table has none is left out, sparing a run without deletes two scans of every point.
 
 -- The current version of a person with no live customer row is closed.
 UPDATE user_access_layer.dim_customer

@@ -3,7 +3,9 @@
 -- before, so both its old and its new zip are recomputed. A delta holds only some rows of a zip,
 -- so the average is taken over the stored points with the staged versions substituted. Points
 -- marked deleted in this run (deleted_at = :deleted_at, done before the merges) leave their zip's
--- average; a zip left without live points is marked deleted by mark_deleted_derived.sql.
+-- average; a zip left without live points is marked deleted by mark_deleted_derived.sql. Only
+-- the zips of staged and marked points are recomputed; the marked ones are looked for only when
+-- this run marked points (`marked`, olist_etl/merge.py), so a run without deletes skips that scan.
 CREATE TEMP TABLE merge_source_dim_geolocation AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each row.
