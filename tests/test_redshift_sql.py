@@ -18,7 +18,7 @@ from sqlglot import exp
 from olist_etl.sqlfiles import render, statements
 from olist_etl.tables import TABLE_NAMES
 from olist_etl.load import ddl_sql, landing_table, redshift_copy_sql
-from olist_etl.merge import DELETE_TARGETS, PURCHASE_RANGE_TABLES, mark_deleted_sql, merge_sql
+from olist_etl.merge import DELETE_TARGETS, PURCHASE_RANGE_TABLES, STAR_TABLES, fast_path_sql, mark_deleted_sql, merge_sql
 from olist_etl.stage import NULL_MARKER
 from olist_etl.warehouse.keys import KEY_CHECKS, check_key_sql
 
@@ -54,6 +54,10 @@ def rendered(dialect: str) -> dict[str, str]:
     out["control/drop_view.sql"] = render("warehouse/control/drop_view.sql", dialect, view="payment_mix")
     out["merge/checks/check_keys.sql"] = "\n".join(check_key_sql(dialect, check) for check in KEY_CHECKS)
     out["merge/checks/count_source.sql"] = render("warehouse/merge/count_source.sql", dialect, source_table="merge_source_fact_orders")
+    # The fast path: a step whose target is still empty inserts, without the MERGE.
+    out.update({f"merge/fast/{step}.sql": sql for step, sql in fast_path_sql(dialect).items()})
+    out["merge/checks/empty_targets.sql"] = render("warehouse/merge/empty_targets.sql", dialect, targets=STAR_TABLES)
+    out["merge/checks/analyze.sql"] = render("warehouse/merge/analyze.sql", dialect, table="fact_orders")
     return out
 
 
@@ -109,7 +113,16 @@ def test_every_postgres_statement_parses(name):
 
 
 def _merge_files(rendered_sql: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in rendered_sql.items() if k.startswith("merge/") and not k.startswith("merge/checks/")}
+    return {k: v for k, v in rendered_sql.items() if k.startswith("merge/") and not k.startswith(("merge/checks/", "merge/fast/"))}
+
+
+def test_fast_path_steps_insert_without_a_merge_on_both_dialects():
+    for rendering in (REDSHIFT, POSTGRES):
+        fast = {k: v for k, v in rendering.items() if k.startswith("merge/fast/")}
+        assert fast, "no fast-path rendering"
+        for name, sql in fast.items():
+            upper = sql.upper()
+            assert "INSERT INTO" in upper and "MERGE INTO" not in upper, name
 
 
 def test_redshift_merges_read_a_table_and_avoid_unsupported_syntax():
