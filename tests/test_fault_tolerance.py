@@ -38,6 +38,7 @@ from olist_etl.db import source_engine
 from olist_etl.source import create_source_schema, seed_synthetic, simulate_changes
 from olist_etl.staging import open_staging, read_json
 from olist_etl.tables import TABLE_NAMES, quote_ident
+from olist_etl.load import landing_table
 from olist_etl.merge import MERGE_STEPS
 from tests.support.services import make_settings, mariadb_database, postgres_database, s3_bucket, unique_name
 from tests.support.tables import table_checksums
@@ -470,6 +471,10 @@ def delta_tables() -> list[str]:
     return [f"staging_layer.{t}" for t in TABLE_NAMES]
 
 
+def landing_tables() -> list[str]:
+    return [f"staging_layer.{landing_table(t)}" for t in TABLE_NAMES]
+
+
 def duplicate_keys(url: str) -> dict[str, int]:
     """Rows per table whose primary key value repeats. PostgreSQL enforces declared keys; this
     states the property for every table whatever the model (Redshift, for one, does not)."""
@@ -634,9 +639,10 @@ def test_killed_while_publishing_the_data_docs(world, faulted):
 
 
 def test_a_connection_dropped_mid_copy_is_retried(world, faulted):
-    # Arrange: hold the load at the delta tables, then let it go with the proxy holding the body
-    # of the first orders part: the COPY has started and waits for data.
-    loads = TableLock(faulted.url, delta_tables())
+    # Arrange: hold the landing load (the COPY of the parts, before gate 1 and the typed fill) at
+    # the landing tables, then let it go with the proxy holding the body of the first orders part:
+    # the COPY has started and waits for data.
+    loads = TableLock(faulted.url, landing_tables())
     proc = start_sync(faulted.env, "incremental", faulted.logs)
     with monitor(faulted.url) as conn:
         run_id = wait_for_the_load(conn, loads, proc, faulted)
@@ -647,10 +653,10 @@ def test_a_connection_dropped_mid_copy_is_retried(world, faulted):
         wait_until(hold.reached.is_set, proc, "the orders load to read its first part")
 
         def copying():
-            rows = conn.execute(sa.text("select pid, query from pg_stat_activity where state = 'active' and query ~ 'COPY staging_layer\\.\"?orders\"? '")).all()
+            rows = conn.execute(sa.text("select pid, query from pg_stat_activity where state = 'active' and query ~ 'COPY staging_layer\\.\"?landing_orders\"? '")).all()
             return rows
 
-        ((pid, _),) = wait_until(copying, proc, "the COPY into staging_layer.orders")
+        ((pid, _),) = wait_until(copying, proc, "the COPY into staging_layer.landing_orders")
 
         # Act: the warehouse drops the connection in the middle of the COPY.
         assert conn.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
@@ -661,7 +667,7 @@ def test_a_connection_dropped_mid_copy_is_retried(world, faulted):
     summary = promoted_summary(code, out, err)
     assert {t: c["loaded"] for t, c in summary["tables"].items()} == world.clean_loaded
     assert len(faulted.proxy.requests("GET", part)) - before >= 2, "the orders load should have read its part again"
-    assert re.search(r"load-orders.*Retry 1/", err), err[-4000:]
+    assert re.search(r"land-orders.*Retry 1/", err), err[-4000:]
     assert checksums(faulted.url) == world.clean
     assert high_watermarks(faulted.url) == world.clean_marks
 

@@ -165,8 +165,8 @@ def test_a_failed_run_is_recorded_with_its_one_line_error(world, monkeypatch):
 
     gate = flow_module.validate_delta_tables
 
-    def gate_then_drop(settings, run_id, tables):
-        result = gate(settings, run_id, tables)
+    def gate_then_drop(settings, manifest):
+        result = gate(settings, manifest)
         with world.warehouse.begin() as conn:
             conn.execute(sa.text("drop table staging_layer.order_reviews"))
         return result
@@ -180,7 +180,7 @@ def test_a_failed_run_is_recorded_with_its_one_line_error(world, monkeypatch):
     assert "order_reviews" in err + out
     (run,) = [r for run_id, r in runs_by_id().items() if run_id not in before]
     assert (run["mode"], run["status"]) == ("incremental", "failed")
-    assert run["error"].startswith("ProgrammingError: ") and 'relation "staging_layer.order_reviews" does not exist' in run["error"]
+    assert run["error"].startswith("PromoteError: promote step fact_reviews failed") and 'relation "staging_layer.order_reviews" does not exist' in run["error"]
     assert "\n" not in run["error"]
     assert run["rows_promoted"] is None and run["failed_gate"] is None and run["quarantine"] is None
     assert PHASES <= set(run["phase_seconds"])
