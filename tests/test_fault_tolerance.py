@@ -386,14 +386,17 @@ def faulted(world, moto_endpoint, tmp_path) -> Iterator[Faulted]:
 
 
 class TableLock:
-    """ACCESS EXCLUSIVE locks on warehouse tables, held by a session of their own until release()."""
+    """Locks on warehouse tables (ACCESS EXCLUSIVE by default), held by a session of their own until
+    release(). EXCLUSIVE lets reads through and stops writes: the promote's read-only probe of the
+    star tables passes and its first write waits."""
 
-    def __init__(self, url: str, tables: list[str]):
+    def __init__(self, url: str, tables: list[str], mode: str = "access exclusive"):
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         self._conn = self._engine.connect()
         self._tx = self._conn.begin()
         names = ", ".join(f"{quote_ident(s)}.{quote_ident(t)}" for s, t in (name.split(".") for name in tables))
-        self._conn.execute(sa.text(f"lock table {names} in access exclusive mode"))
+        assert mode in ("access exclusive", "exclusive")
+        self._conn.execute(sa.text(f"lock table {names} in {mode} mode"))
         self.pid = self._conn.execute(sa.text("select pg_backend_pid()")).scalar_one()
 
     def release(self) -> None:
@@ -564,7 +567,7 @@ def test_killed_after_the_staging_load_before_the_merge(world, faulted):
     proc = start_sync(faulted.env, "incremental", faulted.logs)
     with monitor(faulted.url) as conn:
         run_id = wait_for_the_load(conn, loads, proc, faulted)
-        first = TableLock(faulted.url, merge_targets(faulted.url)[:1])
+        first = TableLock(faulted.url, merge_targets(faulted.url)[:1], mode="exclusive")
         loads.release()
         ((pid, query),) = wait_until(lambda: blocked_by(conn, first), proc, "the promote to wait for its first merge")
         assert "MERGE" in query.upper(), f"expected the promote's first MERGE to wait, not: {query[:300]}"
@@ -589,7 +592,7 @@ def test_killed_during_the_merge(world, faulted):
     with monitor(faulted.url) as conn:
         wait_for_the_load(conn, loads, proc, faulted)
         targets = merge_targets(faulted.url)
-        last = TableLock(faulted.url, targets[-1:])
+        last = TableLock(faulted.url, targets[-1:], mode="exclusive")
         loads.release()
         ((pid, query),) = wait_until(lambda: blocked_by(conn, last), proc, f"the promote to wait for {targets[-1]}")
         assert "MERGE" in query.upper(), f"expected a MERGE to wait, not: {query[:300]}"
