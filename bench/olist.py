@@ -17,10 +17,13 @@ from services import Context
 DEFAULT_CHANGE_FRACTION = 0.0054
 
 
-def run_sync(ctx: Context, r: int, mode: str, database: str) -> dict:
-    label = f"olist_{mode}_r{r}"
-    home = ctx.work / f"olist_r{r}"
-    env = ctx.env | ctx.server.env() | {
+def run_sync(ctx: Context, r: int, mode: str, database: str, variant: str | None = None) -> dict:
+    """One `olist-etl sync`; variant "dask" runs it on a local Dask cluster of --dask-workers processes."""
+    prefix = "olist" if variant is None else f"olist_{variant}"
+    label = f"{prefix}_{mode}_r{r}"
+    home = ctx.work / f"{prefix}_r{r}"
+    runner = {"OLIST_DASK_WORKERS": str(ctx.args.dask_workers)} if variant == "dask" else {}
+    env = ctx.env | ctx.server.env() | runner | {
         "PREFECT_HOME": str(ctx.work / "prefect-client"),
         "PREFECT_API_URL": ctx.server.api_url,
         "OLIST_HOME": str(home),

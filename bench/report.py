@@ -28,7 +28,12 @@ CONTENDERS = (
     ("sling", "sling, Go binary (EL only)"),
     ("olist_full", "olist-etl full sync"),
     ("olist_incremental", "olist-etl incremental sync"),
+    ("olist_dask_full", "olist-etl full sync, Dask task runner"),
+    ("olist_dask_incremental", "olist-etl incremental sync, Dask task runner"),
 )
+# Sync runs with a phase column each, where the results file has them.
+SYNC_RUNS = (("olist_full", "full"), ("olist_incremental", "incremental"), ("olist_dask_full", "full, Dask"),
+             ("olist_dask_incremental", "incremental, Dask"))
 # EL-only peers; the full-sync target is against the fastest of them.
 PEERS = ("dlt", "sling")
 # Targets of issue 15 (the same thresholds as issue 6, which had dlt as the only peer).
@@ -172,8 +177,9 @@ def markdown(by_scale: dict[float, dict], chart: str, note: str | None = None) -
     lines.append("")
 
     lines += ["### olist-etl phases (median seconds; from the Prefect API's task runs)", ""]
-    cols = [(s, mode) for s in by_scale for mode in ("olist_full", "olist_incremental")]
-    lines.append("| phase | " + " | ".join(f"scale {s:g} {'full' if m_ == 'olist_full' else 'incremental'}" for s, m_ in cols) + " |")
+    cols = [(s, mode) for s in by_scale for mode, _ in SYNC_RUNS if _get(by_scale[s], mode, "wall_s") is not None]
+    names = dict(SYNC_RUNS)
+    lines.append("| phase | " + " | ".join(f"scale {s:g} {names[m_]}" for s, m_ in cols) + " |")
     lines.append("|---|" + "---:|" * len(cols))
     for phase in PHASES:
         lines.append(f"| {phase} | " + " | ".join(secs((_get(by_scale[s], m_, "phases_s") or {}).get(phase)) for s, m_ in cols) + " |")

@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 # Contenders in the results file, in the order they run in a round.
-RUN_KEYS = ("floor", "floor_parallel", "dlt", "sling", "olist_full", "olist_incremental", "olist_verify")
+RUN_KEYS = ("floor", "floor_parallel", "dlt", "sling", "olist_full", "olist_dask_full", "olist_incremental", "olist_dask_incremental", "olist_verify")
 
 
 def median(values: list[float]) -> float | None:

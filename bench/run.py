@@ -10,7 +10,8 @@ One run of this script:
   3. per round r (--runs rounds): the floor (mariadb | psql per table, sequential, then the same
      pipes in parallel; floor.py), dlt (sql_database + connectorx, in bench/.venv-dlt; dlt_peer.py),
      sling (its Go binary from bench/.venv-sling; sling_peer.py) and olist-etl's full sync
-     (olist.py), each into a fresh PostgreSQL database;
+     (olist.py), each into a fresh PostgreSQL database; with `olist_dask` in --contenders, olist-etl's
+     full sync once more on the Dask task runner (OLIST_DASK_WORKERS=--dask-workers worker processes);
   4. applies `olist-etl simulate-changes` once (~1% of orders), then runs the incremental sync
      against each round's warehouse, so every incremental carries exactly the same changes;
   5. drops every database it created, stops the server, and writes the results JSON (medians and
@@ -48,7 +49,9 @@ from services import Context, Services, source_row_counts  # noqa: E402
 
 from olist_etl.tables import TABLE_NAMES  # noqa: E402
 
-CONTENDERS = ("floor", "dlt", "sling", "olist")
+# olist_dask is opt-in: olist-etl on the Dask task runner, for the scale-10 round.
+CONTENDERS = ("floor", "dlt", "sling", "olist", "olist_dask")
+DEFAULT_CONTENDERS = ("floor", "dlt", "sling", "olist")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dlt-file-format", default="csv", choices=("csv", "insert_values"))
     parser.add_argument("--sling-threads", type=int, default=os.cpu_count() or 2,
                         help="SLING_THREADS: tables sling replicates at once (sling's own default is 1)")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated subset, for trying the harness out")
+    parser.add_argument("--dask-workers", type=int, default=os.cpu_count() or 2, help="OLIST_DASK_WORKERS for the olist_dask contender")
+    parser.add_argument("--contenders", default=",".join(DEFAULT_CONTENDERS), help="comma-separated subset, for trying the harness out")
     parser.add_argument("--work-dir", type=Path, default=None, help="where temporary files go (default: the system temp dir)")
     parser.add_argument("--source-db", default=None,
                         help="a MariaDB database seeded earlier with the same --scale and --seed, never changed (not seeded, not dropped; the incremental's changes are applied to it)")
@@ -73,8 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="benchmark the olist-etl code in this directory (e.g. `git archive` of a commit) instead of this checkout")
     args = parser.parse_args(argv)
     args.contender_set = set(args.contenders.split(","))
-    if not args.contender_set <= set(CONTENDERS) or args.runs < 1 or args.sling_threads < 1:
-        parser.error(f"--contenders takes {','.join(CONTENDERS)}; --runs and --sling-threads must be >= 1")
+    if not args.contender_set <= set(CONTENDERS) or args.runs < 1 or args.sling_threads < 1 or args.dask_workers < 1:
+        parser.error(f"--contenders takes {','.join(CONTENDERS)}; --runs, --sling-threads and --dask-workers must be >= 1")
     if Path(sys.executable).parent != OLIST_ETL.parent or not OLIST_ETL.exists():
         parser.error(f"run with the project's venv python (no olist-etl beside {sys.executable})")
     return args
@@ -90,6 +94,7 @@ def method(args: argparse.Namespace) -> dict:
         "phases": "olist-sync task runs from the Prefect API; phase = max(end) - min(start) of its tasks; "
                   "extract includes writing the gzip CSV parts, stage is the manifest, merge includes the post-merge gate",
         "phase_tasks": {phase: [f"{prefix}*" if prefix.endswith("-") else prefix for prefix in prefixes] for phase, prefixes in PHASES},
+        "olist_dask": f"olist-etl sync with OLIST_DASK_WORKERS={args.dask_workers} (a local Dask cluster of that many worker processes, started by the run)",
         "incremental": "simulate-changes applied once after all full rounds; each round's incremental runs against its own full-sync warehouse",
     }
 
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"started_at": datetime.now(timezone.utc).isoformat(), "scale": args.scale, "seed": args.seed,
                      "runs_requested": args.runs, "contenders": sorted(contenders), "machine": machine_info(),
                      "method": method(args), "runs": {key: [] for key in RUN_KEYS}}
-    warehouses: list[str] = []
+    warehouses: list[tuple[int, str | None, str]] = []  # (round, runner variant, database) per full sync
     exit_code = 1
     try:
         if "dlt" in contenders:
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["mariadb", "--quick", "-B", "-N", *services.mariadb_args(ctx.source_db), "-e", f"SELECT * FROM `{table}`"],
                            env=ctx.env, stdout=subprocess.DEVNULL, check=True)
 
-        if "olist" in contenders:
+        if contenders & {"olist", "olist_dask"}:
             (work / "prefect-server").mkdir()
             ctx.server = PrefectServer(work / "prefect-server")
             results["prefect_server_start_seconds"] = ctx.server.start()
@@ -147,16 +152,18 @@ def main(argv: list[str] | None = None) -> int:
             run_round(ctx, results, r, warehouses)
             write_results(results, args.out)
 
-        if "olist" in contenders:
+        if contenders & {"olist", "olist_dask"}:
             results["changes"] = simulate_changes(ctx)
             log(f"simulate-changes: {results['changes']['orders_changed_pct']:.2f}% of orders changed; {results['changes']['rows_changed']}")
-            for r, database in enumerate(warehouses, start=1):
-                run = run_sync(ctx, r, "incremental", database)
-                results["runs"]["olist_incremental"].append(run)
-                log(f"round {r} olist incremental: {run['wall_s']:.1f}s {_rounded(run['phases_s'])}")
-                run = run_verify(ctx, r, database)
-                results["runs"]["olist_verify"].append(run)
-                log(f"round {r} olist verify: {run['wall_s']:.1f}s {_rounded(run['tables_s'])}")
+            for r, variant, database in warehouses:
+                key = "olist" if variant is None else f"olist_{variant}"
+                run = run_sync(ctx, r, "incremental", database, variant)
+                results["runs"][f"{key}_incremental"].append(run)
+                log(f"round {r} {key} incremental: {run['wall_s']:.1f}s {_rounded(run['phases_s'])}")
+                if variant is None:
+                    run = run_verify(ctx, r, database)
+                    results["runs"]["olist_verify"].append(run)
+                    log(f"round {r} olist verify: {run['wall_s']:.1f}s {_rounded(run['tables_s'])}")
                 write_results(results, args.out)
 
         results["finished_at"] = datetime.now(timezone.utc).isoformat()
@@ -185,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     return exit_code
 
 
-def run_round(ctx: Context, results: dict, r: int, warehouses: list[str]) -> None:
+def run_round(ctx: Context, results: dict, r: int, warehouses: list[tuple[int, str | None, str]]) -> None:
     """One round: each selected contender once, EL peers before olist-etl's full sync."""
     contenders, runs = ctx.args.contender_set, results["runs"]
     if "floor" in contenders:
@@ -205,10 +212,16 @@ def run_round(ctx: Context, results: dict, r: int, warehouses: list[str]) -> Non
         log(f"round {r} sling: {run['wall_s']:.1f}s, peak RSS {run['peak_rss_tree_bytes'] / 2**20:.0f} MiB")
     if "olist" in contenders:
         database = ctx.services.create_warehouse(f"olist_r{r}")
-        warehouses.append(database)
+        warehouses.append((r, None, database))
         run = run_sync(ctx, r, "full", database)
         runs["olist_full"].append(run)
         log(f"round {r} olist full: {run['wall_s']:.1f}s {_rounded(run['phases_s'])}, peak RSS {run['peak_rss_tree_bytes'] / 2**20:.0f} MiB")
+    if "olist_dask" in contenders:
+        database = ctx.services.create_warehouse(f"olist_dask_r{r}")
+        warehouses.append((r, "dask", database))
+        run = run_sync(ctx, r, "full", database, "dask")
+        runs["olist_dask_full"].append(run)
+        log(f"round {r} olist on Dask full: {run['wall_s']:.1f}s {_rounded(run['phases_s'])}, peak RSS {run['peak_rss_tree_bytes'] / 2**20:.0f} MiB")
 
 
 def _interrupt(signum, frame) -> None:

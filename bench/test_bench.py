@@ -143,3 +143,49 @@ def test_stop_process_group_kills_what_ignores_sigterm():
     proc.stdout.readline()  # SIGTERM is ignored from here on
     stop_process_group(proc, timeout=0.5)
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_the_dask_contender_is_opt_in_and_its_sync_runs_on_dask_workers(monkeypatch, tmp_path):
+    import olist
+    import run
+
+    default = run.parse_args(["--scale", "1", "--out", str(tmp_path / "r.json")])
+    dask = run.parse_args(["--scale", "1", "--out", str(tmp_path / "r.json"), "--contenders", "olist,olist_dask", "--dask-workers", "3"])
+    assert "olist_dask" not in default.contender_set and dask.contender_set == {"olist", "olist_dask"}
+    seen = {}
+
+    def stop(cmd, env, **kwargs):  # the env the sync would run with; nothing is started
+        seen.update(env)
+        raise BenchError("stopped")
+
+    class Server:
+        api_url = "http://127.0.0.1:1/api"
+        env = staticmethod(dict)
+        flow_run_ids = staticmethod(set)
+
+    class Services:
+        source_url = warehouse_url = staticmethod(lambda name: f"x://{name}")
+
+    class Ctx:
+        args, env, server, services, work, logs, source_db = dask, {}, Server(), Services(), tmp_path, tmp_path, "src"
+        loads: dict = {}
+
+        def note_load(self, label):
+            self.loads[label] = None
+
+    monkeypatch.setattr(olist, "run_measured", stop)
+    with pytest.raises(BenchError):
+        olist.run_sync(Ctx(), 1, "full", "wh", "dask")
+    assert seen["OLIST_DASK_WORKERS"] == "3" and seen["OLIST_HOME"].endswith("olist_dask_r1")
+    seen.clear()
+    with pytest.raises(BenchError):
+        olist.run_sync(Ctx(), 1, "full", "wh")
+    assert "OLIST_DASK_WORKERS" not in seen and seen["OLIST_HOME"].endswith("olist_r1")
+
+
+def test_an_unknown_contender_or_no_dask_workers_is_refused(tmp_path):
+    import run
+
+    for extra in (["--contenders", "olist,spark"], ["--contenders", "olist_dask", "--dask-workers", "0"]):
+        with pytest.raises(SystemExit):
+            run.parse_args(["--scale", "1", "--out", str(tmp_path / "r.json"), *extra])
