@@ -151,6 +151,10 @@ _stop_lock = threading.Lock()
 
 
 def _server_instances() -> list:
+    # Prefect starts a temporary server only through this module: not imported yet means no server
+    # yet, and importing it here would cost a sync with PREFECT_API_URL set seconds for nothing.
+    if "prefect.server.api.server" not in sys.modules:
+        return []
     from prefect.server.api.server import SubprocessASGIServer
 
     return list(SubprocessASGIServer._instances.values())

@@ -320,3 +320,19 @@ def test_reclaim_stops_a_recorded_server_only_once_its_owner_is_gone(tmp_path):
         for p in (owner, server, stranger):
             p.kill()
             p.wait()
+
+
+def test_the_guard_does_not_import_prefects_server_until_a_server_exists():
+    # With PREFECT_API_URL set no temporary server starts, so the server module (seconds of
+    # imports) must not be loaded just to list servers; once it is loaded, its servers are seen.
+    probe = (
+        "import sys\n"
+        "from olist_etl import shutdown\n"
+        "assert shutdown._server_instances() == []\n"
+        "assert 'prefect.server.api.server' not in sys.modules, 'listing servers imported the server'\n"
+        "from prefect.server.api.server import SubprocessASGIServer\n"
+        "server = SubprocessASGIServer(port=1)\n"
+        "assert server in shutdown._server_instances(), 'a created server was not listed'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
