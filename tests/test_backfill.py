@@ -103,6 +103,7 @@ def tamper(engine: sa.Engine, order_id: str, delta: Decimal) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.both_runners
 def test_a_backfill_repairs_its_range_only_keeps_the_watermarks_and_is_idempotent(backfill_env, capsys):
     # Arrange: a promoted full sync, and a week of purchases in the middle of the history.
     code, full = sync_json(capsys, "--mode", "full")
@@ -152,6 +153,7 @@ def test_a_backfill_repairs_its_range_only_keeps_the_watermarks_and_is_idempoten
 
 
 @pytest.mark.integration
+@pytest.mark.both_runners
 def test_a_backfill_into_an_empty_warehouse_promotes_just_its_slice(backfill_env, capsys):
     days = purchase_days(backfill_env["OLIST_SOURCE_URL"])
     start, end = days[0], days[0] + timedelta(days=60)

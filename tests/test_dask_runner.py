@@ -51,6 +51,23 @@ def test_bad_runner_variables_are_one_readable_error(environ, message):
         runner_choice(environ)
 
 
+@pytest.mark.both_runners
+def test_the_flow_runs_on_the_runner_the_environment_selects():
+    """In run.py's second pass (OLIST_DASK_WORKERS=2) every sync of the process is on Dask; without
+    the variable, on the default runner. Fails if that pass stopped selecting Dask."""
+    import os
+
+    from prefect_dask import DaskTaskRunner
+
+    from flows.olist_sync import olist_sync
+
+    if os.environ.get("OLIST_DASK_WORKERS"):
+        assert isinstance(olist_sync.task_runner, DaskTaskRunner), olist_sync.task_runner
+        assert olist_sync.task_runner.cluster_kwargs["n_workers"] == int(os.environ["OLIST_DASK_WORKERS"])
+    else:
+        assert not isinstance(olist_sync.task_runner, DaskTaskRunner), olist_sync.task_runner
+
+
 # --- a real cluster -----------------------------------------------------------------------------
 
 def warehouse_checksums(url: str) -> dict[str, dict[str, tuple[int, int]]]:

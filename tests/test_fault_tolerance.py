@@ -44,6 +44,10 @@ from tests.support.services import make_settings, mariadb_database, postgres_dat
 from tests.support.tables import table_checksums
 
 pytestmark = pytest.mark.integration
+# both_runners (run.py test runs the test again with every sync on the Dask task runner): every
+# kill point, the retries and a refusal; the sync runs as a subprocess, so its Dask workers are
+# killed with it.
+DASK_TOO = pytest.mark.both_runners
 
 SCALE, SEED, CHANGES_SEED, CHANGES_FRACTION = 0.005, 21, 5, 0.05
 # Upper bounds for waits that end as soon as their condition holds; only a hung sync reaches them.
@@ -542,6 +546,7 @@ def _killed_while_blocked(world: World, faulted: Faulted, proc: subprocess.Popen
     return killed
 
 
+@DASK_TOO
 def test_killed_after_extract_before_load(world, faulted):
     # Arrange: every delta table locked, so the load waits right after the extract and gate 1.
     lock = TableLock(faulted.url, delta_tables())
@@ -559,6 +564,7 @@ def test_killed_after_extract_before_load(world, faulted):
     assert_rerun_matches_clean(world, faulted, killed)
 
 
+@DASK_TOO
 def test_killed_after_the_staging_load_before_the_merge(world, faulted):
     # Arrange: the load waits on the delta tables; meanwhile the first table the promote merges
     # into is locked too, then the delta tables are freed: the loads commit, gate 2 passes and
@@ -584,6 +590,7 @@ def test_killed_after_the_staging_load_before_the_merge(world, faulted):
     assert_rerun_matches_clean(world, faulted, killed)
 
 
+@DASK_TOO
 def test_killed_during_the_merge(world, faulted):
     # Arrange: as above, but the lock is on the last table merged: every earlier MERGE has run
     # inside the open promote transaction when it waits.
@@ -617,6 +624,7 @@ def test_killed_during_the_merge(world, faulted):
     assert_rerun_matches_clean(world, faulted, killed)
 
 
+@DASK_TOO
 def test_killed_while_publishing_the_data_docs(world, faulted):
     # Arrange: the proxy holds the first data docs upload, which comes after the promote commits.
     hold = faulted.proxy.hold("PUT", r"/data_docs/")
@@ -641,6 +649,7 @@ def test_killed_while_publishing_the_data_docs(world, faulted):
 # --- a dropped warehouse connection and S3 errors ------------------------------------------------
 
 
+@DASK_TOO
 def test_a_connection_dropped_mid_copy_is_retried(world, faulted):
     # Arrange: hold the landing load (the COPY of the parts, before gate 1 and the typed fill) at
     # the landing tables, then let it go with the proxy holding the body of the first orders part:
@@ -675,6 +684,7 @@ def test_a_connection_dropped_mid_copy_is_retried(world, faulted):
     assert high_watermarks(faulted.url) == world.clean_marks
 
 
+@DASK_TOO
 def test_s3_server_errors_are_retried(world, faulted):
     # Arrange: the manifest upload answers 503 SlowDown three times, the first read of the first
     # orders part (gate 1's) 500 three times, the data docs upload 503 twice.
@@ -701,6 +711,7 @@ def assert_nothing_promoted(world: World, faulted: Faulted) -> None:
     assert len(promoted_runs(faulted.url)) == 1  # the template's full sync only
 
 
+# Not both_runners: the staging pre-check fails the run before any task is submitted.
 def test_a_missing_bucket_fails_cleanly_naming_it(world, faulted):
     # Arrange: a staging URL whose bucket does not exist.
     bucket = unique_name("olist-missing").replace("_", "-")
@@ -716,6 +727,7 @@ def test_a_missing_bucket_fails_cleanly_naming_it(world, faulted):
     assert_nothing_promoted(world, faulted)
 
 
+@DASK_TOO
 def test_access_denied_fails_cleanly_without_retrying(world, faulted):
     # Arrange: every read of a staged part is refused.
     faulted.proxy.fail("GET", r"/runs/[^/]+/[^/]+/part-\d+\.csv\.gz$", 403, "AccessDenied", times=None)

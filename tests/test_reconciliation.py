@@ -168,6 +168,7 @@ def scalar(engine: sa.Engine, sql: str) -> int:
         return conn.execute(sa.text(sql)).scalar_one()
 
 
+@pytest.mark.both_runners  # run.py test runs it again with every sync on the Dask task runner
 def test_source_and_warehouse_answer_the_same(mariadb_url, postgres_url, olist_home, monkeypatch, prefect_api):
     for key, value in {"OLIST_HOME": str(olist_home), "OLIST_SOURCE_URL": mariadb_url, "OLIST_WAREHOUSE_URL": postgres_url}.items():
         monkeypatch.setenv(key, value)
@@ -209,6 +210,7 @@ def test_source_and_warehouse_answer_the_same(mariadb_url, postgres_url, olist_h
     warehouse.dispose()
 
 
+# Not both_runners: it tests the comparison, which runs in the test process whatever the runner.
 def test_a_lost_cent_is_caught(mariadb_url, postgres_url, olist_home, monkeypatch, prefect_api):
     # The failing case beside the passing one: the comparison sees a one-cent difference.
     for key, value in {"OLIST_HOME": str(olist_home), "OLIST_SOURCE_URL": mariadb_url, "OLIST_WAREHOUSE_URL": postgres_url}.items():

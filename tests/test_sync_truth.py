@@ -16,7 +16,8 @@ from olist_etl.tables import TABLE_NAMES
 from tests.support.tables import assert_tables_unchanged, table_checksums
 from tests.support.truth import SET_BACK, cli_json, differences, execute, one, random_changes, run_cli, sync_json, tamper_warehouse
 
-pytestmark = pytest.mark.integration
+# both_runners: run.py test runs these again with every sync on the Dask task runner.
+pytestmark = [pytest.mark.integration, pytest.mark.both_runners]
 
 
 @pytest.fixture

@@ -344,6 +344,7 @@ def test_bad_table_and_unreachable_database_are_one_readable_line(pair, capsys, 
     assert err.count("\n") == 0 and "warehouse" in err and "Traceback" not in err and "sekret" not in err
 
 
+@pytest.mark.both_runners  # a SQLite source file read by Dask worker processes too
 def test_a_sqlite_source_verifies_too(prefect_api, olist_home, postgres_url):
     source_url = f"sqlite:///{olist_home / 'source.sqlite'}"
     _sync_full(olist_home, source_url, postgres_url)
