@@ -23,11 +23,12 @@ class SyncBlocked(Exception):
 
     def __init__(self, summary: dict, cause: Exception | None = None):
         self.summary = summary
-        from olist_etl.gates.results import describe_failure
+        from olist_etl.gates.results import GateFailure, describe_failure
 
-        # Table, column, expectation, unexpected count and sample values of every critical failure.
+        # Table, column, expectation, unexpected count and sample values of every critical failure
+        # (the summary holds them as JSON, GateFailure.to_dict()).
         failed = [
-            f"[{gate.get('name')}] {describe_failure(f)}"
+            f"[{gate.get('name')}] {describe_failure(GateFailure.from_dict(f))}"
             for gate in summary.get("gates", [])
             for f in gate.get("failed_expectations", [])
             if f.get("severity") == "critical"
@@ -46,7 +47,7 @@ def summarize_run(manifest: RunManifest, loaded: dict[str, int], gates: list, *,
         "run_id": manifest.run_id,
         "tables": {table: _table_summary(manifest.mode, entry, loaded.get(table, 0)) for table, entry in sorted(manifest.tables.items())},
         "gates": [
-            {"name": g.name, "success": g.success, "failed_expectations": g.failed_expectations} for g in gates
+            {"name": g.name, "success": g.success, "failed_expectations": [f.to_dict() for f in g.failed_expectations]} for g in gates
         ],
         "data_docs": docs,
     }

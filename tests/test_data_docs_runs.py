@@ -29,7 +29,7 @@ def blocked_summary(site) -> dict:
     gate = site.gates[site.blocked]
     return {
         "status": "blocked", "mode": "full", "run_id": site.blocked, "tables": {},
-        "gates": [{"name": gate.name, "success": gate.success, "failed_expectations": gate.failed_expectations}],
+        "gates": [{"name": gate.name, "success": gate.success, "failed_expectations": [f.to_dict() for f in gate.failed_expectations]}],
         "data_docs": str(site.root / "index.html"),
     }
 

@@ -196,5 +196,5 @@ def test_gate_1_passes_a_null_number_but_rejects_an_empty_string_naming_column_a
         run_staged_gate(settings, manifest, previous_rows={})
     # '' does not match the decimal pattern; the NULL freight_value beside it is not reported.
     failures = caught.value.result.critical_failures
-    assert [(f["table"], f["column"], f["expectation"]) for f in failures] == [("order_items", "price", "expect_column_values_to_match_regex")]
-    assert failures[0]["sample_values"] == [""] and failures[0]["unexpected_count"] == 1
+    assert [(f.table, f.column, f.expectation) for f in failures] == [("order_items", "price", "expect_column_values_to_match_regex")]
+    assert failures[0].sample_values == [""] and failures[0].unexpected_count == 1

@@ -311,17 +311,17 @@ def test_broken_delta_blocks_with_the_failing_expectation_named(settings, wareho
 
     failed = failed_gate(settings, "run-1", tables)
 
-    critical = [f for f in failed.result.failed_expectations if f["severity"] == "critical"]
-    assert [(f["table"], f["expectation"], f["column"]) for f in critical] == [(table, expectation, column)]
+    critical = [f for f in failed.result.failed_expectations if f.severity == "critical"]
+    assert [(f.table, f.expectation, f.column) for f in critical] == [(table, expectation, column)]
     failure = critical[0]
-    assert failure["unexpected_count"] >= 1
-    assert failure["description"]
+    assert failure.unexpected_count >= 1
+    assert failure.description
     message = str(failed)
     where = f"{table}.{column}" if isinstance(column, str) else f"{table}.({', '.join(column)})"
-    assert f"{where}: {expectation}, {failure['unexpected_count']} unexpected" in message
+    assert f"{where}: {expectation}, {failure.unexpected_count} unexpected" in message
     if sample is not None:
-        assert sample in json.dumps(failure["sample_values"])
-        assert f"e.g. {json.dumps(failure['sample_values'])}" in message and sample in message
+        assert sample in json.dumps(failure.sample_values)
+        assert f"e.g. {json.dumps(failure.sample_values)}" in message and sample in message
     assert failed.result.success is False
     written = json.loads((settings.home / "gate_results" / "run-1" / f"{GATE_NAME}.json").read_text())
     assert written["success"] is False
@@ -335,7 +335,7 @@ def test_item_whose_product_is_only_in_dim_product_passes_the_orphan_check(setti
         [{"order_id": oid("o2"), "order_item_id": 2, "product_id": oid("p-old"), "seller_id": oid("s-old"), "price": 1, "freight_value": 1}],
     )
     failed = failed_gate(settings, "orphan")
-    assert {f["column"] for f in failed.result.critical_failures} == {"product_id", "seller_id"}
+    assert {f.column for f in failed.result.critical_failures} == {"product_id", "seller_id"}
 
     insert_promoted(warehouse, "dim_product", oid("p-old"))
     insert_promoted(warehouse, "dim_seller", oid("s-old"))
@@ -352,10 +352,10 @@ def test_order_whose_customer_is_missing_is_a_warning_until_the_customer_is_prom
     result = gate(settings, "late-customer")
 
     assert result.success
-    assert [(f["table"], f["expectation"], f["column"], f["severity"]) for f in result.failed_expectations] == [
+    assert [(f.table, f.expectation, f.column, f.severity) for f in result.failed_expectations] == [
         ("orders", "unexpected_rows_expectation", "customer_id", "warning")
     ]
-    assert oid("c-late") in json.dumps(result.failed_expectations[0]["sample_values"])
+    assert oid("c-late") in json.dumps(result.failed_expectations[0].sample_values)
 
     insert_promoted(warehouse, "customer_account", oid("c-late"))
     assert gate(settings, "customer-promoted").failed_expectations == []
@@ -378,14 +378,14 @@ def test_warning_failure_is_reported_without_blocking_but_a_critical_range_check
     result = gate(settings, "warning")
 
     assert result.success
-    assert sorted((f["table"], f["expectation"], f["column"], f["severity"], tuple(f["sample_values"])) for f in result.failed_expectations) == [
+    assert sorted((f.table, f.expectation, f.column, f.severity, tuple(f.sample_values)) for f in result.failed_expectations) == [
         ("geolocation", BETWEEN, "geolocation_lat", "warning", (-95.0,)),
         ("products", BETWEEN, "product_weight_g", "warning", (0,)),
     ]
 
     insert_delta(warehouse, "order_items", [_item(price=-4)])
     failed = failed_gate(settings, "critical")
-    assert [(f["table"], f["column"]) for f in failed.result.critical_failures] == [("order_items", "price")]
+    assert [(f.table, f.column) for f in failed.result.critical_failures] == [("order_items", "price")]
     assert "geolocation_lat" not in str(failed)  # warnings are in the result, not in the blocking message
 
 
@@ -407,7 +407,7 @@ def test_the_real_products_pass_gate_2_and_their_zero_weights_are_only_a_warning
     result = gate(settings, "real-products", ["products"])
 
     assert result.success, result.failed_expectations
-    assert [(f["column"], f["severity"], f["unexpected_count"]) for f in result.failed_expectations] == [("product_weight_g", "warning", 4)]
+    assert [(f.column, f.severity, f.unexpected_count) for f in result.failed_expectations] == [("product_weight_g", "warning", 4)]
 
 
 # --- reconciliation: rows loaded = rows extracted ----------------------------------------------
@@ -422,12 +422,12 @@ def test_a_delta_table_with_one_row_more_than_the_manifest_blocks_with_the_row_c
         run_delta_gate(settings, manifest_of("reconcile", extracted))
 
     critical = caught.value.result.critical_failures
-    assert [(f["table"], f["expectation"], f["column"], f["unexpected_count"]) for f in critical] == [
+    assert [(f.table, f.expectation, f.column, f.unexpected_count) for f in critical] == [
         ("sellers", "expect_table_row_count_to_equal", None, 1)
     ]
-    assert critical[0]["sample_values"] == [{"rows_loaded": extracted["sellers"] + 1, "manifest_rows": extracted["sellers"]}]
+    assert critical[0].sample_values == [{"rows_loaded": extracted["sellers"] + 1, "manifest_rows": extracted["sellers"]}]
     assert 'sellers: expect_table_row_count_to_equal, 1 unexpected, e.g. [{"rows_loaded": 2, "manifest_rows": 1}]' in str(caught.value)
-    assert "Reconciliation" in critical[0]["description"]
+    assert "Reconciliation" in critical[0].description
 
 
 def test_fewer_rows_loaded_than_extracted_block_too(settings, warehouse):
@@ -436,7 +436,7 @@ def test_fewer_rows_loaded_than_extracted_block_too(settings, warehouse):
 
     failed = failed_gate(settings, "lost-row", ["order_items"], manifest_rows={"order_items": 3})
 
-    assert [(f["expectation"], f["unexpected_count"], f["sample_values"]) for f in failed.result.critical_failures] == [
+    assert [(f.expectation, f.unexpected_count, f.sample_values) for f in failed.result.critical_failures] == [
         ("expect_table_row_count_to_equal", 1, [{"rows_loaded": 2, "manifest_rows": 3}])
     ]
 
@@ -454,8 +454,8 @@ def test_missing_delta_table_is_a_gx_error_not_a_pass(settings, warehouse):
     failed = failed_gate(settings, "missing", ["sellers", "customers"], manifest_rows={"sellers": 1, "customers": 2})
 
     errors = failed.result.critical_failures
-    assert [(f["table"], f["expectation"]) for f in errors] == [("sellers", "gx_error")]
-    assert "sellers" in errors[0]["error"]
+    assert [(f.table, f.expectation) for f in errors] == [("sellers", "gx_error")]
+    assert "sellers" in errors[0].error
     assert "sellers" in str(failed) and "gx_error" in str(failed)
     # the other table was still validated
     assert {r["table"]: r["success"] for r in failed.result.results} == {"sellers": False, "customers": True}
@@ -475,8 +475,8 @@ def test_broken_query_in_a_suite_fails_even_at_warning_severity(settings):
     failed = failed_gate(settings, "bad-query", ["orders"], suites={"orders": suite_from_dict(document)})
 
     errors = failed.result.critical_failures
-    assert [(f["table"], f["expectation"]) for f in errors] == [("orders", "gx_error")]
-    assert "no_such_column" in errors[0]["error"]
+    assert [(f.table, f.expectation) for f in errors] == [("orders", "gx_error")]
+    assert "no_such_column" in errors[0].error
 
 
 def test_data_docs_are_built_for_a_failing_run_and_show_the_failing_expectation(settings, warehouse):
@@ -517,8 +517,8 @@ def test_unreachable_warehouse_fails_every_table_without_leaking_the_password(ol
 
     failed = failed_gate(settings, "down", ["orders", "customers"], manifest_rows={"orders": 2, "customers": 2})
 
-    assert [(f["table"], f["expectation"]) for f in failed.result.critical_failures] == [("orders", "gx_error"), ("customers", "gx_error")]
-    assert "connect" in failed.result.critical_failures[0]["error"]
+    assert [(f.table, f.expectation) for f in failed.result.critical_failures] == [("orders", "gx_error"), ("customers", "gx_error")]
+    assert "connect" in failed.result.critical_failures[0].error
     written = [p for p in olist_home.rglob("*") if p.is_file()]
     assert (olist_home / "gate_results" / "down" / f"{GATE_NAME}.json") in written
     assert [str(p) for p in written if PASSWORD.encode() in p.read_bytes()] == []
@@ -536,7 +536,7 @@ def test_unix_socket_url_like_the_embedded_warehouse_is_accepted(olist_home, pos
     insert_delta(warehouse, "orders", [{"order_id": oid("o1"), "customer_id": oid("c1"), "order_status": "delivered"}])
     failed = failed_gate(settings, "socket-broken", ["orders"])
 
-    assert [f["expectation"] for f in failed.result.critical_failures] == ["expect_column_values_to_be_unique"]
+    assert [f.expectation for f in failed.result.critical_failures] == ["expect_column_values_to_be_unique"]
 
 
 def test_gate_task_is_named_uncached_and_never_retried():
@@ -585,6 +585,6 @@ def test_gate_over_100k_row_deltas_finds_the_one_orphan(settings, warehouse):
     with pytest.raises(GateFailed) as blocked:
         gate(settings, "big-orphan")
 
-    orphans = [f for f in blocked.value.result.failed_expectations if f["table"] == "order_items"]
-    assert [f["unexpected_count"] for f in orphans] == [1]
+    orphans = [f for f in blocked.value.result.failed_expectations if f.table == "order_items"]
+    assert [f.unexpected_count for f in orphans] == [1]
 

@@ -218,9 +218,9 @@ def test_a_bad_value_blocks_with_table_expectation_column_count_and_sample(area_
     blocked = failed(settings, stage(area, rows))
 
     critical = blocked.result.critical_failures
-    assert [(f["table"], f["expectation"], f["column"]) for f in critical] == [(table, expectation, column)]
-    assert critical[0]["unexpected_count"] == 1
-    assert critical[0]["sample_values"] == [sample]
+    assert [(f.table, f.expectation, f.column) for f in critical] == [(table, expectation, column)]
+    assert critical[0].unexpected_count == 1
+    assert critical[0].sample_values == [sample]
     message = str(blocked)
     assert f"{table}.{column}: {expectation}, 1 unexpected" in message
     if sample is not None:
@@ -239,7 +239,7 @@ def test_the_real_products_pass_and_their_zero_weights_are_only_a_warning(reques
     staged = run_staged_gate(settings, stage(area, {"products": rows}, part_rows=10_000), previous_rows={})
 
     assert staged.result.success, staged.result.failed_expectations
-    assert [(f["column"], f["severity"], f["unexpected_count"], f["sample_values"]) for f in staged.result.failed_expectations] == [
+    assert [(f.column, f.severity, f.unexpected_count, f.sample_values) for f in staged.result.failed_expectations] == [
         ("product_weight_g", "warning", 4, [0, 0, 0, 0])  # GX lists each unexpected value
     ]
     assert staged.result.results[0]["rows"] == len(rows) == 32_951
@@ -255,7 +255,7 @@ def test_timestamp_order_is_a_warning_that_does_not_block(area_settings):
     staged = run_staged_gate(settings, stage(area, rows), previous_rows={})
 
     assert staged.result.success
-    assert [(f["expectation"], f["column"], f["severity"]) for f in staged.result.failed_expectations] == [
+    assert [(f.expectation, f.column, f.severity) for f in staged.result.failed_expectations] == [
         ("expect_column_pair_values_a_to_be_greater_than_b", ["order_approved_at", "order_purchase_timestamp"], "warning")
     ]
 
@@ -279,8 +279,8 @@ def test_schema_drift_in_a_part_header_names_the_column(area_settings, change):
     blocked = failed(settings, manifest)
 
     critical = blocked.result.critical_failures
-    assert [(f["table"], f["expectation"]) for f in critical] == [("sellers", "expect_table_columns_to_match_ordered_list")]
-    assert critical[0]["sample_values"] == [{"part": key, "missing": ["seller_city"]} if change == "dropped" else {"part": key, "added": ["seller_rating"]}]
+    assert [(f.table, f.expectation) for f in critical] == [("sellers", "expect_table_columns_to_match_ordered_list")]
+    assert critical[0].sample_values == [{"part": key, "missing": ["seller_city"]} if change == "dropped" else {"part": key, "added": ["seller_rating"]}]
     assert ("seller_city" if change == "dropped" else "seller_rating") in str(blocked)
 
 
@@ -303,14 +303,14 @@ def test_empty_full_extract_blocks_when_the_previous_run_had_rows_and_a_jump_is_
     manifest = stage(area, rows, mode="full")
 
     blocked = failed(settings, manifest, previous_rows={"sellers": 40})
-    assert [(f["table"], f["expectation"], f["severity"]) for f in blocked.result.critical_failures] == [
+    assert [(f.table, f.expectation, f.severity) for f in blocked.result.critical_failures] == [
         ("sellers", "expect_table_row_count_to_be_between", "critical")
     ]
 
     # Without a previous full run, an empty table is just empty; 2 orders after 40 is only a warning.
     staged = run_staged_gate(settings, manifest, previous_rows={"orders": 40})
     assert staged.result.success
-    assert [(f["table"], f["severity"]) for f in staged.result.failed_expectations] == [("orders", "warning")]
+    assert [(f.table, f.severity) for f in staged.result.failed_expectations] == [("orders", "warning")]
 
 
 def test_malformed_row_blocks_is_written_to_rejects_and_an_explicit_threshold_drops_it(area_settings):
@@ -326,8 +326,8 @@ def test_malformed_row_blocks_is_written_to_rejects_and_an_explicit_threshold_dr
     blocked = failed(settings, manifest)
 
     critical = blocked.result.critical_failures
-    assert [(f["table"], f["expectation"], f["unexpected_count"]) for f in critical] == [("sellers", "expect_table_column_count_to_equal", 1)]
-    assert critical[0]["sample_values"] == [{"part": key, "line": 3, "fields": 6}]
+    assert [(f.table, f.expectation, f.unexpected_count) for f in critical] == [("sellers", "expect_table_column_count_to_equal", 1)]
+    assert critical[0].sample_values == [{"part": key, "line": 3, "fields": 6}]
     with area.reader(rejects_key(RUN, "sellers")) as src:
         rejects = list(csv.DictReader(io.StringIO(src.read().decode("utf-8"))))
     assert [(r["part"], r["line"], r["fields"]) for r in rejects] == [(key, "3", "6")]
@@ -336,7 +336,7 @@ def test_malformed_row_blocks_is_written_to_rejects_and_an_explicit_threshold_dr
     # Allowed explicitly: the run passes, the part loses the malformed row, the manifest follows.
     staged = run_staged_gate(replace(settings, max_rejected_rows=1), manifest, previous_rows={})
     assert staged.result.success
-    assert [(f["expectation"], f["severity"]) for f in staged.result.failed_expectations] == [("expect_table_column_count_to_equal", "warning")]
+    assert [(f.expectation, f.severity) for f in staged.result.failed_expectations] == [("expect_table_column_count_to_equal", "warning")]
     assert staged.manifest.tables["sellers"].rows == 1
     assert read_part(area, key) == text
     assert read_json(area, f"runs/{RUN}/manifest.json")["tables"]["sellers"]["rows"] == 1
@@ -356,10 +356,10 @@ def test_threshold_from_the_environment_below_the_count_still_blocks(area_settin
 
     blocked = failed(from_env("1"), manifest)
 
-    assert blocked.result.critical_failures[0]["unexpected_count"] == 2
+    assert blocked.result.critical_failures[0].unexpected_count == 2
     staged = run_staged_gate(from_env("2"), manifest, previous_rows={})
     assert staged.result.success
-    assert "Allowed: 2 <= OLIST_MAX_REJECTED_ROWS=2." in staged.result.failed_expectations[0]["description"]
+    assert "Allowed: 2 <= OLIST_MAX_REJECTED_ROWS=2." in staged.result.failed_expectations[0].description
 
 
 def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
@@ -371,7 +371,7 @@ def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
 
     blocked = failed(replace(settings, max_rejected_rows=100), manifest)
 
-    assert [f["expectation"] for f in blocked.result.critical_failures] == ["expect_table_column_count_to_equal"]
+    assert [f.expectation for f in blocked.result.critical_failures] == ["expect_table_column_count_to_equal"]
 
 
 # --- business wall clock versus the run's UTC time --------------------------------------------------
@@ -393,5 +393,5 @@ def test_a_business_clock_ahead_of_utc_passes_until_the_widest_offset(area_setti
         return
     with pytest.raises(GateFailed) as blocked:
         run_staged_gate(settings, stage(area, rows), previous_rows={})
-    failed = [(f["column"], f["severity"], f["sample_values"]) for f in blocked.value.result.failed_expectations]
+    failed = [(f.column, f.severity, f.sample_values) for f in blocked.value.result.failed_expectations]
     assert failed == [("order_purchase_timestamp", "critical", [purchase])]

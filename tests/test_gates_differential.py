@@ -188,7 +188,7 @@ def test_gate_1_agrees_with_gx_pandas_on_every_staged_suite(warehouse, mostly, m
         result = gate1.run_staged_gate(settings, manifest, previous_rows={}, suites=suites).result
     except GateFailed as blocked:
         result = blocked.result
-    assert not [f for f in result.failed_expectations if f["expectation"] == "gx_error"]
+    assert not [f for f in result.failed_expectations if f.expectation == "gx_error"]
 
     got = gate_verdicts(result)
     _compare(got, _expected(manifest, text_rows, suites))
@@ -225,7 +225,7 @@ def test_gate_2_agrees_with_gx_pandas_on_every_delta_suite(warehouse, mostly):
         result = run_delta_gate(settings, manifest, suites={t: suite_from_dict(d) for t, d in documents.items()})
     except GateFailed as blocked:
         result = blocked.result
-    assert not [f for f in result.failed_expectations if f["expectation"] == "gx_error"]
+    assert not [f for f in result.failed_expectations if f.expectation == "gx_error"]
     got = gate_verdicts(result)
 
     expected = {}
@@ -264,7 +264,7 @@ def test_mostly_half_passes_one_bad_status_among_many_and_fails_when_half_are_ba
 
     with pytest.raises(GateFailed) as blocked:
         gate1.run_staged_gate(settings, stage(area, "mostly-fail", {"orders": orders(501, 1000)}), previous_rows={}, suites={"orders": document})
-    assert [(f["column"], f["unexpected_count"]) for f in blocked.value.result.critical_failures] == [("order_status", 501)]
+    assert [(f.column, f.unexpected_count) for f in blocked.value.result.critical_failures] == [("order_status", 501)]
 
 
 @pytest.mark.parametrize("damage", ["field count", "broken quote"])
@@ -289,8 +289,8 @@ def test_a_malformed_part_is_rejected_with_its_key_and_line_before_the_typed_loa
         gate1.run_staged_gate(settings, manifest, previous_rows={})
 
     [failure] = blocked.value.result.critical_failures
-    assert failure["expectation"] == "expect_table_column_count_to_equal"
-    assert failure["sample_values"][0]["part"] == key and failure["sample_values"][0]["line"] == 5
+    assert failure.expectation == "expect_table_column_count_to_equal"
+    assert failure.sample_values[0]["part"] == key and failure.sample_values[0]["line"] == 5
     with engine.connect() as conn:
         assert conn.exec_driver_sql('select count(*) from staging_layer."sellers"').scalar() == 0
         # Not even landed: the structural pass ends the gate before any COPY.

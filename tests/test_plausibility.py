@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from olist_etl.resources import resource_dir
 from olist_etl.sqlfiles import render, statements
 from olist_etl.staging import open_staging
-from olist_etl.gates.results import describe_failure
+from olist_etl.gates.results import GateFailure, describe_failure
 from tests.support.services import mariadb_database, postgres_database
 from tests.support import pipeline as pipeline_support
 from tests.support.pipeline import cli, cli_json_err
@@ -186,9 +186,10 @@ def test_implausible_date_blocks_at_its_gate_naming_table_column_value_and_reaso
     entries = suite_entries("staged" if gate == STAGED else "delta", table, expectation, column)
     assert failure["description"] in [e["meta"]["description"] for e in entries if e["meta"]["severity"] == "critical"]
     assert reason in failure["description"]
-    # The line logged and shown in the blocked message names table, column, count and value.
+    # The line logged and shown in the blocked message names table, column, count and value
+    # (the summary holds the failure as JSON; the log line is made from the GateFailure).
     where = f"{table}.{column}" if isinstance(column, str) else f"{table}.({', '.join(column)})"
-    assert describe_failure(failure).startswith(f"{where}: {expectation}, 1 unexpected, e.g. ")
+    assert describe_failure(GateFailure.from_dict(failure)).startswith(f"{where}: {expectation}, 1 unexpected, e.g. ")
     # Nothing promoted: dims, facts (dim_date included), watermarks and the run log as they were.
     after = pipeline.state()
     assert_tables_unchanged(before["star"], after["star"])

@@ -164,9 +164,9 @@ def test_sqlite_seeded_source_passes_and_a_numeric_zip_column_blocks(tmp_path):
         ))
     with pytest.raises(GateFailed) as blocked:
         run_source_columns_gate(settings, "run-sqlite-bad")
-    failures = [(f["table"], f["column"], f["expectation"]) for f in blocked.value.result.critical_failures]
+    failures = [(f.table, f.column, f.expectation) for f in blocked.value.result.critical_failures]
     assert failures == [("sellers", "seller_zip_code_prefix", TYPE_CHECK)]
-    assert "INTEGER affinity" in json.dumps(blocked.value.result.critical_failures[0]["sample_values"])
+    assert "INTEGER affinity" in json.dumps(blocked.value.result.critical_failures[0].sample_values)
     engine.dispose()
 
 
@@ -195,7 +195,7 @@ def test_staged_money_beyond_numeric_12_2_is_blocked_by_gate_1_naming_the_column
         return
     with pytest.raises(GateFailed) as err:
         run_staged_gate(settings, manifest, previous_rows={})
-    failures = [(f["table"], f["expectation"], f["column"], f["sample_values"]) for f in err.value.result.critical_failures]
+    failures = [(f.table, f.expectation, f.column, f.sample_values) for f in err.value.result.critical_failures]
     assert failures == [("order_items", "expect_column_values_to_be_between", "price", [format(price, "f")])]
 
 
@@ -351,7 +351,7 @@ def test_a_table_without_updated_at_is_a_warning_not_a_failure(pipeline):
             " default current_timestamp(6) on update current_timestamp(6)"
         )
     assert result.success
-    assert [(f["table"], f["column"], f["severity"]) for f in result.failed_expectations] == [("product_category_name_translation", "updated_at", "warning")]
+    assert [(f.table, f.column, f.severity) for f in result.failed_expectations] == [("product_category_name_translation", "updated_at", "warning")]
 
 
 @pytest.mark.integration

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable
 from olist_etl.gates import suites as suite_files
 from olist_etl.gates.datasources import add_sql
 from olist_etl.gates.docs import gx_context, run_validation
-from olist_etl.gates.results import SAMPLE_SIZE, GateResult, finish_gate, from_validation, gx_error
+from olist_etl.gates.results import SAMPLE_SIZE, GateFailure, GateResult, finish_gate, from_validation, gx_error
 from olist_etl.manifest import RunManifest
 from olist_etl.settings import Settings
 from olist_etl.tables import get_table, quote_ident
@@ -57,7 +57,7 @@ def run_delta_gate(
     except Exception as err:
         for table in tables:
             result.failed_expectations.append(gx_error(table, err, settings))
-            result.results.append({"table": table, "success": False, "error": result.failed_expectations[-1]["error"]})
+            result.results.append({"table": table, "success": False, "error": result.failed_expectations[-1].error})
     if datasource is not None:
         try:
             for table in tables:
@@ -71,7 +71,7 @@ def run_delta_gate(
     return finish_gate(settings, manifest.run_id, result, seconds=time.perf_counter() - started)
 
 
-def _validate_table(context, datasource, settings: Settings, run_id: str, run_time: datetime, table: str, suite, parameters: dict) -> tuple[dict, list[dict]]:
+def _validate_table(context, datasource, settings: Settings, run_id: str, run_time: datetime, table: str, suite, parameters: dict) -> tuple[dict, list[GateFailure]]:
     """Validate one delta table; any GX exception becomes a gx_error failure for that table."""
     try:
         expected = len(suite.expectations)
@@ -83,7 +83,7 @@ def _validate_table(context, datasource, settings: Settings, run_id: str, run_ti
         )
     except Exception as err:
         failure = gx_error(table, err, settings)
-        return {"table": table, "success": False, "error": failure["error"]}, [failure]
+        return {"table": table, "success": False, "error": failure.error}, [failure]
     batch = f"(select * from {quote_ident(STAGING_SCHEMA)}.{quote_ident(table)}) as subselect"
     return from_validation(table, suite.name, validation, expected, settings, sample=rows_sampler(datasource, batch))
 

@@ -62,7 +62,7 @@ def check_star_schema(conn, settings: Settings, run_id: str, document: dict | No
             summary, failures = from_validation(TARGET_SCHEMA, suite.name, validation, expected, settings, sample=rows_sampler(datasource, ""))
     except Exception as err:
         failure = gx_error(TARGET_SCHEMA, err, settings)
-        summary, failures = {"table": TARGET_SCHEMA, "success": False, "error": failure["error"]}, [failure]
+        summary, failures = {"table": TARGET_SCHEMA, "success": False, "error": failure.error}, [failure]
     result.results.append(summary)
     result.failed_expectations.extend(failures)
     return finish_gate(settings, run_id, result, seconds=time.perf_counter() - started)

@@ -1,8 +1,10 @@
 """What every gate returns, how a GX validation result becomes it, and the one way a gate ends.
 
-A failure is a JSON-ready dict (table, expectation, column, severity, unexpected_count,
-sample_values, description, and `error` for a gx_error or `rejects` for malformed rows): it goes
-as is into the gate result file, the run summary, etl_control.runs and the Prefect artifacts.
+A failure is a GateFailure (table, expectation, column, severity, unexpected_count,
+sample_values, description, and `error` for a gx_error or `rejects` for malformed rows). Its
+`to_dict()` is the JSON shape written into the gate result file, the run summary (and so
+etl_control.runs and the Prefect artifacts): `error` and `rejects` appear only when set.
+Readers of that stored JSON keep reading dicts; `GateFailure.from_dict` rebuilds one.
 
 Any GX exception, or an expectation result whose exception_info says it raised, is a failure of
 type `gx_error`, whatever the expectation's severity: a gate that could not look never passes.
@@ -26,20 +28,60 @@ SAMPLE_SIZE = 5
 ROW_COUNT_CHECK = "expect_table_row_count_to_equal"
 
 
+# Keys written only when set: a gx_error's message, the rejects file of malformed rows.
+OPTIONAL_KEYS = ("error", "rejects")
+
+
+@dataclass
+class GateFailure:
+    """One failed expectation (or a gate that could not check, expectation == GX_ERROR)."""
+
+    table: str | None
+    expectation: str
+    column: str | list[str] | None
+    severity: str  # "critical" blocks the run, "warning" is reported only
+    unexpected_count: int | None
+    sample_values: list
+    description: str
+    error: str | None = None  # a gx_error's scrubbed message
+    rejects: str | None = None  # URI of the malformed rows' file (staged parts' field count check)
+
+    @property
+    def critical(self) -> bool:
+        return self.severity == "critical"
+
+    def to_dict(self) -> dict:
+        """The JSON shape stored everywhere; `error` and `rejects` are left out when unset."""
+        data = asdict(self)
+        for key in OPTIONAL_KEYS:
+            if data[key] is None:
+                del data[key]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GateFailure":
+        """A failure read back from stored JSON (a run summary, a gate result file)."""
+        return cls(**data)
+
+
 @dataclass
 class GateResult:
     name: str
     success: bool
-    failed_expectations: list[dict] = field(default_factory=list)
+    failed_expectations: list[GateFailure] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
     data_docs: str | None = None
 
     @property
-    def critical_failures(self) -> list[dict]:
-        return [f for f in self.failed_expectations if f["severity"] == "critical"]
+    def critical_failures(self) -> list[GateFailure]:
+        return [f for f in self.failed_expectations if f.critical]
+
+    def to_dict(self) -> dict:
+        # asdict would write error/rejects as null on every failure; the stored shape omits them.
+        return asdict(self) | {"failed_expectations": [f.to_dict() for f in self.failed_expectations]}
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, default=str)
+        return json.dumps(self.to_dict(), indent=2, default=str)
 
 
 class GateFailed(Exception):
@@ -55,17 +97,17 @@ class GateFailed(Exception):
         super().__init__("\n".join(lines))
 
 
-def describe_failure(failure: dict) -> str:
-    column = failure.get("column")
-    table = failure.get("table") or "(all tables)"
+def describe_failure(failure: GateFailure) -> str:
+    column = failure.column
+    table = failure.table or "(all tables)"
     where = table if not column else f"{table}.{column if isinstance(column, str) else '(' + ', '.join(column) + ')'}"
-    text = f"{where}: {failure['expectation']}"
-    if failure.get("unexpected_count") is not None:
-        text += f", {failure['unexpected_count']} unexpected"
-    if failure.get("sample_values"):
-        text += f", e.g. {json.dumps(failure['sample_values'], default=str)}"
-    if failure.get("error"):
-        text += f": {failure['error']}"
+    text = f"{where}: {failure.expectation}"
+    if failure.unexpected_count is not None:
+        text += f", {failure.unexpected_count} unexpected"
+    if failure.sample_values:
+        text += f", e.g. {json.dumps(failure.sample_values, default=str)}"
+    if failure.error:
+        text += f": {failure.error}"
     return text
 
 
@@ -80,19 +122,20 @@ def run_logger():
         return log
 
 
-def gx_error(table: str | None, err: BaseException | str, settings: Settings, what: str = "validating") -> dict:
+def gx_error(table: str | None, err: BaseException | str, settings: Settings, what: str = "validating",
+             column: str | list[str] | None = None) -> GateFailure:
     message = err if isinstance(err, str) else f"{err.__class__.__name__}: {err}"
     message = scrub(" ".join(str(message).split())[:800], settings)
-    return {
-        "table": table,
-        "expectation": GX_ERROR,
-        "column": None,
-        "severity": "critical",
-        "unexpected_count": None,
-        "sample_values": [],
-        "description": f"Great Expectations raised while {what}; a gate that could not check must not pass.",
-        "error": message,
-    }
+    return GateFailure(
+        table=table,
+        expectation=GX_ERROR,
+        column=column,
+        severity="critical",
+        unexpected_count=None,
+        sample_values=[],
+        description=f"Great Expectations raised while {what}; a gate that could not check must not pass.",
+        error=message,
+    )
 
 
 def scrub(text: str, settings: Settings) -> str:
@@ -126,13 +169,13 @@ def finish_gate(settings: Settings, run_id: str, result: GateResult, *, seconds:
 
 The data docs pages are already written by each validation's checkpoint; the index is rebuilt
 once per run by docs.record_run, not per gate."""
-    result.success = not any(f["severity"] == "critical" for f in result.failed_expectations)
+    result.success = not result.critical_failures
     if result.data_docs is None and (settings.home / "data_docs").is_dir():
         result.data_docs = str(settings.home / "data_docs")
     write_gate_result(settings, run_id, result)
     logger = run_logger()
     for failure in result.failed_expectations:
-        (logger.error if failure["severity"] == "critical" else logger.warning)("%s: %s", result.name, describe_failure(failure))
+        (logger.error if failure.critical else logger.warning)("%s: %s", result.name, describe_failure(failure))
     timing = f" in {seconds:.1f} s" if seconds is not None else ""
     logger.info("%s over %d table(s): %s%s", result.name, len(result.results), "passed" if result.success else "FAILED", timing)
     if not result.success:
@@ -152,13 +195,13 @@ def from_validation(
     settings: Settings,
     *,
     sample: Callable[[Any, dict], list] | None = None,
-) -> tuple[dict, list[dict]]:
+) -> tuple[dict, list[GateFailure]]:
     """One table's summary and failures from GX's ExpectationSuiteValidationResult.
 
     `sample(configuration, result)` fetches a few offending rows where GX gives none
     (UnexpectedRowsExpectation returns rows only in COMPLETE format).
     """
-    failures: list[dict] = []
+    failures: list[GateFailure] = []
     if len(validation.results) != expected_results:
         # A check GX silently skipped is a check that did not pass.
         failures.append(gx_error(table, f"GX returned {len(validation.results)} results for {expected_results} expectations", settings))
@@ -182,22 +225,20 @@ def from_validation(
         }
         expectations.append(summary)
         if raised is not None:
-            failure = gx_error(meta.get("table") or table, raised, settings, what=configuration.type)
-            failure["column"] = summary["column"]
-            failures.append(failure)
+            failures.append(gx_error(meta.get("table") or table, raised, settings, what=configuration.type, column=summary["column"]))
         elif not item.success:
             failures.append(
-                {
-                    "table": meta.get("table") or table,  # a post-merge check names its own table
-                    "expectation": configuration.type,
-                    "column": summary["column"],
-                    "severity": severity,
-                    "unexpected_count": summary["unexpected_count"],
-                    "sample_values": _sample_values(configuration, result, sample),
-                    "description": meta.get("description", ""),
-                }
+                GateFailure(
+                    table=meta.get("table") or table,  # a post-merge check names its own table
+                    expectation=configuration.type,
+                    column=summary["column"],
+                    severity=severity,
+                    unexpected_count=summary["unexpected_count"],
+                    sample_values=_sample_values(configuration, result, sample),
+                    description=meta.get("description", ""),
+                )
             )
-    success = not any(f["severity"] == "critical" for f in failures)
+    success = not any(f.critical for f in failures)
     return {"table": table, "suite": suite_name, "success": success, "expectations": expectations}, failures
 
 

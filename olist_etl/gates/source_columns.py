@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from olist_etl.db import dialect_of, source_engine
 from olist_etl.gates import suites as suite_files
 from olist_etl.gates.docs import gx_context, run_validation
-from olist_etl.gates.results import GateResult, finish_gate, from_validation, gx_error
+from olist_etl.gates.results import GateFailure, GateResult, finish_gate, from_validation, gx_error
 from olist_etl.settings import Settings
 from olist_etl.source import contract
 from olist_etl.tables import TABLE_NAMES, UPDATED_AT, get_table
@@ -65,7 +65,7 @@ def run_source_columns_gate(settings: Settings, run_id: str) -> GateResult:
                     checks = contract.type_checks(conn, spec, types, warehouse) + contract.key_checks(conn, spec, types)
                     summary["expectations"] = summary.get("expectations", []) + [c.summary() for c in checks]
                     failures += [c.failure() for c in checks if c.unexpected]
-                summary["success"] = not any(f["severity"] == "critical" for f in failures)
+                summary["success"] = not any(f.critical for f in failures)
                 result.results.append(summary)
                 result.failed_expectations.extend(failures)
     finally:
@@ -73,7 +73,7 @@ def run_source_columns_gate(settings: Settings, run_id: str) -> GateResult:
     return finish_gate(settings, run_id, result, seconds=time.perf_counter() - started)
 
 
-def _validate_columns(context, datasource, settings: Settings, run_id: str, run_time: datetime, table: str, live: list[str]) -> tuple[dict, list[dict]]:
+def _validate_columns(context, datasource, settings: Settings, run_id: str, run_time: datetime, table: str, live: list[str]) -> tuple[dict, list[GateFailure]]:
     document = source_suite(table, live)
     suite = suite_files.suite_from_dict(document)
     try:
@@ -85,19 +85,19 @@ def _validate_columns(context, datasource, settings: Settings, run_id: str, run_
         )
     except Exception as err:
         failure = gx_error(table, err, settings)
-        return {"table": table, "suite": document["name"], "success": False, "error": failure["error"]}, [failure]
+        return {"table": table, "suite": document["name"], "success": False, "error": failure.error}, [failure]
     summary, failures = from_validation(table, suite.name, validation, len(suite.expectations), settings)
     for failure in failures:
         _name_drift(failure, validation)
     return summary, failures
 
 
-def _name_drift(failure: dict, validation) -> None:
+def _name_drift(failure: GateFailure, validation) -> None:
     """GX's details list the missing and added columns; the failure's samples name them."""
     for item in validation.results:
         details = (item.result or {}).get("details") or {}
         mismatched = details.get("mismatched") or {}
-        if item.expectation_config.type == failure["expectation"] and mismatched:
-            failure["sample_values"] = [f"missing: {c}" for c in mismatched.get("missing") or []] + [
+        if item.expectation_config.type == failure.expectation and mismatched:
+            failure.sample_values = [f"missing: {c}" for c in mismatched.get("missing") or []] + [
                 f"added: {c}" for c in mismatched.get("unexpected") or []]
-            failure["unexpected_count"] = len(failure["sample_values"])
+            failure.unexpected_count = len(failure.sample_values)

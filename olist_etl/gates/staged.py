@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from olist_etl.gates import suites as suite_files
 from olist_etl.gates.datasources import add_sql
 from olist_etl.gates.docs import gx_context, run_validation
-from olist_etl.gates.results import SAMPLE_SIZE, GateResult, finish_gate, from_validation, gx_error
+from olist_etl.gates.results import SAMPLE_SIZE, GateFailure, GateResult, finish_gate, from_validation, gx_error
 from olist_etl.load import landing_table, load_landing, staged_column_specs
 from olist_etl.manifest import RunManifest, manifest_key, rejects_key
 from olist_etl.settings import Settings
@@ -85,7 +85,7 @@ class PartsCheck:
 
     manifest: RunManifest
     results: list[dict] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
+    failures: list[GateFailure] = field(default_factory=list)
 
 
 @dataclass
@@ -131,13 +131,13 @@ def check_parts(settings: Settings, manifest: RunManifest, *, suites: dict[str, 
     if 0 < rejected_total <= maximum and not unreadable:
         # Allowed explicitly: the malformed-row failures become warnings and the parts lose those rows.
         for failure in outcome.failures:
-            if failure["expectation"] == FIELD_COUNT_CHECK:
-                failure["severity"] = "warning"
-                failure["description"] += f" Allowed: {rejected_total} <= {MAX_REJECTED_ENV}={maximum}."
-        if not any(f["severity"] == "critical" for f in outcome.failures):
+            if failure.expectation == FIELD_COUNT_CHECK:
+                failure.severity = "warning"
+                failure.description += f" Allowed: {rejected_total} <= {MAX_REJECTED_ENV}={maximum}."
+        if not any(f.critical for f in outcome.failures):
             outcome.manifest = _drop_rejected_rows(area, manifest)
             write_json(area, manifest_key(manifest.run_id), outcome.manifest.to_dict())
-    if any(f["severity"] == "critical" for f in outcome.failures):
+    if any(f.critical for f in outcome.failures):
         result = GateResult(name=GATE_NAME, success=False, failed_expectations=list(outcome.failures), results=list(outcome.results))
         finish_gate(settings, manifest.run_id, result, seconds=time.perf_counter() - started)
     return outcome
@@ -149,7 +149,7 @@ def _miss(check: dict, sample) -> None:
         check["sample_values"].append(sample)
 
 
-def _check_table(area: StagingArea, run_id: str, table: str, entry, entries: list[dict]) -> tuple[dict, list[dict]]:
+def _check_table(area: StagingArea, run_id: str, table: str, entry, entries: list[dict]) -> tuple[dict, list[GateFailure]]:
     expected = list(entry.columns)
     checks = [{"entry": e, "unexpected_count": 0, "sample_values": []} for e in entries]
     header_checks = [c for c in checks if c["entry"]["type"] == HEADER_CHECK]
@@ -202,13 +202,13 @@ def _check_table(area: StagingArea, run_id: str, table: str, entry, entries: lis
         summaries.append({"expectation": entry_["type"], "column": column, "severity": meta["severity"],
                           "success": check["unexpected_count"] == 0, "unexpected_count": check["unexpected_count"]})
         if check["unexpected_count"]:
-            failure = {"table": table, "expectation": entry_["type"], "column": column, "severity": meta["severity"],
-                       "unexpected_count": check["unexpected_count"], "sample_values": check["sample_values"],
-                       "description": meta.get("description", "")}
-            if entry_["type"] == FIELD_COUNT_CHECK:
-                failure["rejects"] = area.uri(rejects_key(run_id, table))
-            failures.append(failure)
-    summary = {"table": table, "suite": f"staged.{table}.parts", "success": not any(f["severity"] == "critical" for f in failures),
+            rejects = area.uri(rejects_key(run_id, table)) if entry_["type"] == FIELD_COUNT_CHECK else None
+            failures.append(GateFailure(
+                table=table, expectation=entry_["type"], column=column, severity=meta["severity"],
+                unexpected_count=check["unexpected_count"], sample_values=check["sample_values"],
+                description=meta.get("description", ""), rejects=rejects,
+            ))
+    summary = {"table": table, "suite": f"staged.{table}.parts", "success": not any(f.critical for f in failures),
                "rows": rows, "rejected_rows": rejected, "unreadable_parts": unreadable, "expectations": summaries}
     return summary, failures
 
@@ -321,7 +321,7 @@ def validate_landing(settings: Settings, parts: PartsCheck, *, previous_rows: di
     return StagedGate(result=result, manifest=manifest)
 
 
-def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, document: dict, typed: bool, parameters: dict) -> tuple[dict, list[dict]]:
+def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, document: dict, typed: bool, parameters: dict) -> tuple[dict, list[GateFailure]]:
     """One suite on the landing table (or its typed copy); any GX exception is a gx_error failure."""
     from olist_etl.db import dialect_of
 
@@ -342,7 +342,7 @@ def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, d
         )
     except Exception as err:
         failure = gx_error(table, err, settings)
-        return {"table": table, "suite": document["name"], "success": False, "error": failure["error"]}, [failure]
+        return {"table": table, "suite": document["name"], "success": False, "error": failure.error}, [failure]
     finally:
         if datasource is not None:
             datasource.get_engine().dispose()

@@ -11,9 +11,9 @@ information_schema.STATISTICS. SQLite declares types loosely (a declared type is
 a bound), so there only what loses data is checked: a text-kind column whose affinity would turn
 '01310' into 1310.
 
-Each check is returned as a ContractCheck whose summary() and failure() have the shape of the
-other gates' results (olist_etl/gates/staged.py), so it reaches the gate result, the run summary
-and the data docs the same way.
+Each check is returned as a ContractCheck whose summary() has the shape of the other gates'
+per-expectation summaries and whose failure() is a GateFailure (olist_etl/gates/results.py), so
+it reaches the gate result, the run summary and the data docs the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from olist_etl.gates.results import GateFailure
 from olist_etl.tables import UPDATED_AT, SourceTable, quote_ident, quote_mysql_ident
 
 SAMPLE_ROWS = 5  # duplicated keys reported per table, and rows shown per duplicated key
@@ -101,16 +102,16 @@ class ContractCheck:
             "observed_value": self.observed,
         }
 
-    def failure(self) -> dict:
-        return {
-            "table": self.table,
-            "expectation": self.expectation,
-            "column": self.column,
-            "severity": self.severity,
-            "unexpected_count": self.unexpected,
-            "sample_values": self.samples,
-            "description": self.description,
-        }
+    def failure(self) -> GateFailure:
+        return GateFailure(
+            table=self.table,
+            expectation=self.expectation,
+            column=self.column,
+            severity=self.severity,
+            unexpected_count=self.unexpected,
+            sample_values=self.samples,
+            description=self.description,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
+from olist_etl.gates.results import GateFailure
 from tests.support.services import make_settings
 
 GATE = "gate-delta-tables"
@@ -31,7 +32,7 @@ class Gate:
 
     name: str
     success: bool = True
-    failed_expectations: list[dict] = field(default_factory=list)
+    failed_expectations: list[GateFailure] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)
     data_docs: str | None = None
 
@@ -89,10 +90,10 @@ def build_site(home: Path, staging_url: str | None = None) -> Site:
             )
             if not result.success:
                 gate.success = False
-                gate.failed_expectations.append({
-                    "table": table, "expectation": "expect_column_values_to_be_in_set", "column": "order_status",
-                    "severity": "critical", "unexpected_count": 2, "sample_values": [SVG, BREAKOUT],
-                })
+                gate.failed_expectations.append(GateFailure(
+                    table=table, expectation="expect_column_values_to_be_in_set", column="order_status",
+                    severity="critical", unexpected_count=2, sample_values=[SVG, BREAKOUT], description="",
+                ))
         if outcome == "failed":
             docs.record_run(settings, run_id, "failed", mode="incremental", gates=[gate], error=ERROR)
         else:
