@@ -73,3 +73,14 @@ def test_run_ids_cannot_name_files_outside_the_runs_folder(tmp_path):
     page = docs.record_run(settings, "../../evil", "failed", error="x")
     assert page.parent == docs.docs_dir(settings) / "olist" / "runs"
     assert page.name == "_.._evil.html"
+
+
+def test_every_view_escapes_through_one_shared_environment():
+    # Views share their compiled templates (GX makes a view per page); the shared environment must
+    # still escape, and a view of other directories must not get it.
+    first, second = docs.OfflinePageView(), docs.OfflinePageView()
+    other = docs.OfflinePageView(custom_views_directory=str(docs.ASSETS / "views"))
+    assert second.env is first.env and other.env is not first.env
+    assert first.env.autoescape is True and other.env.autoescape is True
+    rendered = second.render_content_block({}, SVG)
+    assert "<svg" not in rendered and "&lt;svg" in rendered

@@ -32,7 +32,7 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import jinja2
 import markupsafe
@@ -43,6 +43,8 @@ from olist_etl.settings import Settings
 
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
+
+    from olist_etl.gates.results import GateFailure
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +95,30 @@ class _OfflineView:
         "get_html_escaped_json_string_from_dict",
     )
 
+    # GX builds a new view, hence a new Jinja environment, for every page: each page compiled and
+    # stat'ed GX's whole template tree again, three quarters of a validation's cost on a small
+    # batch. The configured environment is kept per view class and directories and reused; the
+    # views hold no state but it, and Jinja renders from one environment in many threads.
+    _ENVIRONMENTS: dict = {}
+    _ENVIRONMENTS_LOCK = threading.Lock()
+
     def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
+        key = (type(self), custom_styles_directory, custom_views_directory)
+        with self._ENVIRONMENTS_LOCK:
+            cached = self._ENVIRONMENTS.get(key)
+        if cached is not None:
+            self.custom_styles_directory, self.custom_views_directory, self.env = custom_styles_directory, custom_views_directory, cached
+            return
         super().__init__(custom_styles_directory, custom_views_directory)
         self.env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(ASSETS / "views")), self.env.loader])
         # GX selects autoescape by file extension (.html/.xml); its templates are .j2, so nothing
         # was escaped and a value such as `<svg/onload=...>` reached the page as markup.
         self.env.autoescape = True
+        self.env.auto_reload = False  # the templates ship with the package: no stat per page
         for name in self._HTML_FILTERS:
             self.env.filters[name] = _safe(self.env.filters[name])
+        with self._ENVIRONMENTS_LOCK:
+            self._ENVIRONMENTS.setdefault(key, self.env)
 
     @jinja2.pass_context
     def render_content_block(self, jinja_context, content_block, index=None, content_block_id=None, render_to_markdown=False):
@@ -201,8 +219,29 @@ class OfflineSiteBuilder(SiteBuilder):
         if not self.deferred:
             return super().build(resource_identifiers=resource_identifiers, build_index=build_index)
         for section in self.site_section_builders.values():
-            section.build(resource_identifiers=resource_identifiers)
+            store = section.source_store
+            if resource_identifiers:
+                # GX lists the section's whole store for every page and keeps what was asked for:
+                # a walk of every result of every earlier run, per validation, growing with use.
+                section.source_store = _ListedKeys(store, [k for k in resource_identifiers if isinstance(k, store.key_class)])
+            try:
+                section.build(resource_identifiers=resource_identifiers)
+            finally:
+                section.source_store = store
         return self.get_resource_url(only_if_exists=False), None
+
+
+class _ListedKeys:
+    """A store seen through a fixed key list (each site builder has its own sections: no sharing)."""
+
+    def __init__(self, store, keys: list) -> None:
+        self._store, self._keys = store, keys
+
+    def list_keys(self) -> list:
+        return [key for key in self._keys if self._store.has_key(key)]
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,17 +494,16 @@ def _latest_pages(pages: list[dict]) -> list[dict]:
     return sorted(labelled, key=lambda p: p["label"])  # parallel validations finish in any order
 
 
-def _failure_row(failure: Any) -> dict:
-    item = failure if isinstance(failure, dict) else asdict(failure)
-    column = item.get("column")
+def _failure_row(failure: GateFailure) -> dict:
+    column = failure.column
     return {
-        "table": item.get("table"),
+        "table": failure.table,
         "column": ", ".join(column) if isinstance(column, (list, tuple)) else column,
-        "expectation": item.get("expectation"),
-        "severity": item.get("severity"),
-        "unexpected_count": item.get("unexpected_count"),
-        "samples": json.dumps(item.get("sample_values") or [], default=str, ensure_ascii=False)[:300],
-        "error": item.get("error"),
+        "expectation": failure.expectation,
+        "severity": failure.severity,
+        "unexpected_count": failure.unexpected_count,
+        "samples": json.dumps(failure.sample_values or [], default=str, ensure_ascii=False)[:300],
+        "error": failure.error,
     }
 
 
