@@ -16,7 +16,8 @@ from olist_etl.staging import open_staging
 from tests.support.tables import assert_tables_unchanged, table_checksums
 from tests.support.pipeline import assert_facts_match_source, source_counts, watermarks
 
-pytestmark = pytest.mark.integration
+# both_runners: run.py test runs these again with every sync on the Dask task runner.
+pytestmark = [pytest.mark.integration, pytest.mark.both_runners]
 
 
 

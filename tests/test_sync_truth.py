@@ -167,7 +167,7 @@ def test_a_source_without_updated_at_syncs_full_then_by_comparison(pipeline_env,
 
 def test_verify_catches_tampering_and_repair_re_syncs_only_the_differing_keys(synced, capsys):
     # Arrange: a cent, a lost row and an extra row in the warehouse.
-    src, wh = synced["OLIST_SOURCE_URL"], synced["OLIST_WAREHOUSE_URL"]
+    wh = synced["OLIST_WAREHOUSE_URL"]
     item, payment = tamper_warehouse(wh, extra_review="e" * 32)
 
     # Act

@@ -16,7 +16,7 @@ import webbrowser
 from datetime import date
 from pathlib import Path
 
-from olist_etl.app.sync import EXIT_BLOCKED, EXIT_DIFFERENT, EXIT_ERROR, EXIT_OK, format_summary, run_sync
+from olist_etl.app.sync import EXIT_DIFFERENT, EXIT_ERROR, EXIT_OK, format_summary, run_sync
 
 VERIFY_SUMMARY_LIMIT = 20  # keys per kind and table a summary lists (the counts stay exact)
 
