@@ -25,6 +25,10 @@ PHASES = (
     ("gate 0", ("gate-source-columns",)),
     ("extract", ("extract-",)),
     ("stage", ("write-manifest",)),
+    # Gate 1 is three steps: the streaming structural pass over the parts, the COPY of the parts
+    # into all-text landing tables (the load of the staged data), then GX on them.
+    ("gate 1 parts", ("check-staged-parts",)),
+    ("land", ("land-",)),
     ("gate 1", ("gate-staged-parts",)),
     ("load", ("load-",)),
     ("gate 2", ("gate-delta-tables",)),
@@ -103,25 +107,28 @@ def _ts(value: str) -> float:
 
 def phase_times(flow_run: dict, task_runs: list[dict]) -> dict:
     """Per phase: wall seconds = max(end) - min(start) of its tasks; unmapped task names listed."""
+    flow_s = _ts(flow_run["end_time"]) - _ts(flow_run["start_time"])
+    tasks = sorted(
+        ({"name": t["name"], "start": _ts(t["start_time"]) - _ts(flow_run["start_time"]), "seconds": _ts(t["end_time"]) - _ts(t["start_time"])}
+         for t in task_runs if t["start_time"]),  # a task that never ran (cached, cancelled) has no span
+        key=lambda t: t["start"],
+    )
+    return {"flow_run_s": flow_s, **phases_from_tasks(tasks), "tasks": tasks}
+
+
+def phases_from_tasks(tasks: list[dict]) -> dict:
+    """Phases from the stored task spans ({name, start, seconds}), so a results file can be re-read
+    when the phase map changes."""
     phases, unmapped = {}, []
     spans: dict[str, list[tuple[float, float]]] = {name: [] for name in PHASE_NAMES}
-    for task in task_runs:
-        if not task["start_time"]:
-            continue  # never ran (e.g. a cached or cancelled task)
-        span = (_ts(task["start_time"]), _ts(task["end_time"]))
+    for task in tasks:
         for phase, prefixes in PHASES:
             if task["name"].startswith(prefixes):
-                spans[phase].append(span)
+                spans[phase].append((task["start"], task["start"] + task["seconds"]))
                 break
         else:
             unmapped.append(task["name"])
     for phase, items in spans.items():
         if items:
             phases[phase] = max(e for _, e in items) - min(s for s, _ in items)
-    flow_s = _ts(flow_run["end_time"]) - _ts(flow_run["start_time"])
-    tasks = sorted(
-        ({"name": t["name"], "start": _ts(t["start_time"]) - _ts(flow_run["start_time"]), "seconds": _ts(t["end_time"]) - _ts(t["start_time"])}
-         for t in task_runs if t["start_time"]),
-        key=lambda t: t["start"],
-    )
-    return {"flow_run_s": flow_s, "phases_s": phases, "unmapped_tasks": unmapped, "tasks": tasks}
+    return {"phases_s": phases, "unmapped_tasks": unmapped}

@@ -6,6 +6,10 @@ import json
 import statistics
 from pathlib import Path
 
+# The phases that move the data (against the floor): the landing COPY is the load of the staged
+# parts; load- is the cast into the typed delta tables.
+EXTRACT_STAGE_LOAD = ("extract", "stage", "land", "load")
+
 # Contenders in the results file, in the order they run in a round.
 RUN_KEYS = ("floor", "floor_parallel", "dlt", "sling", "olist_full", "olist_dask_full", "olist_incremental", "olist_dask_incremental", "olist_verify")
 
@@ -28,7 +32,7 @@ def medians(results: dict) -> dict:
                 keys = sorted({k for run in runs for k in run[nested]})
                 entry[nested] = {k: median([run[nested].get(k) for run in runs]) for k in keys}
         if "phases_s" in entry:
-            entry["extract_stage_load_s"] = median([sum(run["phases_s"].get(p, 0.0) for p in ("extract", "stage", "load")) for run in runs])
+            entry["extract_stage_load_s"] = median([sum(run["phases_s"].get(p, 0.0) for p in EXTRACT_STAGE_LOAD) for run in runs])
         out[name] = entry
     return out
 
@@ -39,3 +43,28 @@ def write_results(results: dict, path: Path) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
     return tmp
+
+
+def rephase(results: dict) -> dict:
+    """Recompute every sync run's phases from its stored task spans (after a phase map change)."""
+    from prefect_api import PHASES, phases_from_tasks
+
+    if "method" in results:
+        results["method"]["phase_tasks"] = {phase: [f"{p}*" if p.endswith("-") else p for p in prefixes] for phase, prefixes in PHASES}
+
+    for runs in results["runs"].values():
+        for run in runs:
+            if "tasks" in run:
+                run.update(phases_from_tasks(run["tasks"]))
+    results["medians"] = medians(results)
+    return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python bench/results.py rephase FILE: re-read a results file's phases with today's phase map.
+    if sys.argv[1:2] != ["rephase"] or len(sys.argv) != 3:
+        raise SystemExit("usage: python bench/results.py rephase FILE")
+    target = Path(sys.argv[2])
+    target.write_text(json.dumps(rephase(json.loads(target.read_text())), indent=2, default=str) + "\n")

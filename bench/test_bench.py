@@ -189,3 +189,18 @@ def test_an_unknown_contender_or_no_dask_workers_is_refused(tmp_path):
     for extra in (["--contenders", "olist,spark"], ["--contenders", "olist_dask", "--dask-workers", "0"]):
         with pytest.raises(SystemExit):
             run.parse_args(["--scale", "1", "--out", str(tmp_path / "r.json"), *extra])
+
+
+def test_gate_one_steps_have_phases_and_land_counts_as_moving_data():
+    # check-staged-parts and land-* once fell through the phase map: the landing COPY, a load of
+    # the staged data, was missing from extract + stage + load.
+    from results import rephase
+
+    flow = {"start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:00:30Z"}
+    tasks = [_task("extract-orders", "01", "03"), _task("write-manifest-1", "03", "04"), _task("check-staged-parts-1", "04", "06"),
+             _task("land-orders", "06", "09"), _task("gate-staged-parts-1", "09", "15"), _task("load-orders", "15", "16")]
+    timeline = phase_times(flow, tasks)
+    assert timeline["unmapped_tasks"] == []
+    assert timeline["phases_s"] == {"extract": 2.0, "stage": 1.0, "gate 1 parts": 2.0, "land": 3.0, "gate 1": 6.0, "load": 1.0}
+    stored = {"runs": {"olist_full": [{"wall_s": 30.0, "phases_s": {"extract": 2.0}, "tasks": timeline["tasks"]}]}}
+    assert rephase(stored)["medians"]["olist_full"]["extract_stage_load_s"] == 7.0
