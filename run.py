@@ -95,6 +95,12 @@ def ensure_chromium(pytest_args: list[str]) -> None:
     )
 
 
+# Both passes run their test files on two pytest-xdist workers (CI has two cores and most tests
+# wait on a database, a subprocess or a Prefect API). Whole files go to one worker, so a module's
+# fixtures (a seeded source, a template warehouse) are built once; every fixture names its own
+# databases, buckets and folders, so the workers share nothing.
+PARALLEL = ("-n", "2", "--dist", "loadfile")
+
 DASK_PASS_HEADER = "second pass: tests marked both_runners on the Dask task runner"
 
 
@@ -103,11 +109,12 @@ def plan_test_passes(pytest_args: list[str]) -> list[tuple[dict[str, str], list[
 
     Given arguments, one run with exactly those. Without (the full suite, as CI runs it), the
     suite, then the tests marked both_runners again with every sync on a local Dask cluster of two
-    worker processes (olist_etl/runner.py), so both task runners are proven in CI.
+    worker processes (olist_etl/runner.py), so both task runners are proven in CI; each pass on
+    two pytest-xdist workers (PARALLEL).
     """
     if pytest_args:
         return [({}, list(pytest_args))]
-    return [({}, []), ({"OLIST_DASK_WORKERS": "2"}, ["-m", "both_runners"])]
+    return [({}, list(PARALLEL)), ({"OLIST_DASK_WORKERS": "2"}, [*PARALLEL, "-m", "both_runners"])]
 
 
 def main(argv: list[str]) -> int:

