@@ -3,7 +3,7 @@
 Unset: Prefect's default (a thread pool in the flow's process). OLIST_DASK_ADDRESS=tcp://host:8786
 (or tls://...): an existing Dask cluster. OLIST_DASK_WORKERS=N: a local Dask cluster of N worker
 processes, one thread each, started for the flow run and closed with it (every core of this
-machine, where one process holds the GIL). docs/prefect.md, "Running on a Dask cluster".
+machine, where one process holds the GIL); its workers fork from a preloaded forkserver. docs/prefect.md, "Running on a Dask cluster".
 
 The settings reach a worker inside the pickled task call, never as a Prefect parameter: task runs
 record no parameter values (tasks/ use NO_CACHE, so no cache key is computed from them either), and
@@ -71,7 +71,38 @@ def task_runner(environ: dict[str, str] | None = None):
     if choice.address:
         return DaskTaskRunner(address=choice.address)
     return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
+        cluster_class=local_cluster,
         # Processes, one thread each: the extract and the gates are CPU-bound Python.
         cluster_kwargs={"n_workers": choice.workers, "processes": True, "threads_per_worker": 1, "dashboard_address": None},
     )
+
+
+# What the table tasks import. A worker forked from a server that imported these once starts in
+# a fraction of a second; a spawned one imports them itself, about 8 s of CPU each, every run.
+WORKER_PRELOAD = (
+    "distributed", "pandas", "pyarrow", "pyarrow.csv", "sqlalchemy", "pymysql", "psycopg", "boto3",
+    "great_expectations", "prefect", "prefect_dask",
+    "olist_etl.extract", "olist_etl.arrow_extract", "olist_etl.load", "olist_etl.merge",
+    "olist_etl.gates.staged", "olist_etl.gates.delta",
+)
+
+
+def local_cluster(**cluster_kwargs):
+    """A distributed.LocalCluster whose worker processes fork from a forkserver (Python's
+    multiprocessing) that preloaded WORKER_PRELOAD, instead of spawning fresh interpreters.
+
+    The forkserver is a clean single-threaded process, started at the first cluster and kept for
+    the process's life, so later clusters of the same process (a test session, a long-lived
+    caller) start at once. It keeps the environment it started with: the workers are given the
+    current one (`env`), as spawned workers would inherit it.
+    """
+    import multiprocessing
+
+    import dask
+    from distributed import LocalCluster
+    from distributed.utils import get_mp_context
+
+    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+    get_mp_context()  # distributed sets its own preload list once; WORKER_PRELOAD replaces it
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    return LocalCluster(env=dict(os.environ), **cluster_kwargs)

@@ -51,6 +51,38 @@ def test_bad_runner_variables_are_one_readable_error(environ, message):
         runner_choice(environ)
 
 
+CLUSTER = {"n_workers": 1, "processes": True, "threads_per_worker": 1, "dashboard_address": None}
+
+
+def in_worker(client, expression: str):
+    """The value of a Python expression evaluated in the cluster's worker process."""
+    return client.submit(eval, expression, pure=False).result(timeout=120)
+
+
+@pytest.mark.slow
+def test_local_workers_fork_preloaded_and_see_the_environment_of_their_run(monkeypatch):
+    """OLIST_DASK_WORKERS's cluster: workers come from a forkserver that imported what the table
+    tasks need (a spawned worker would start without it), and each cluster's workers see the
+    environment of the moment it started, not the forkserver's (set at the first cluster)."""
+    from distributed import Client
+
+    from olist_etl.runner import local_cluster
+
+    monkeypatch.setenv("OLIST_RUNNER_PROBE", "first")
+    with local_cluster(**CLUSTER) as cluster, Client(cluster) as client:
+        assert in_worker(client, "__import__('multiprocessing').current_process().name") != "MainProcess"
+        assert in_worker(client, "__import__('os').environ.get('OLIST_RUNNER_PROBE')") == "first"
+        preloaded = in_worker(client, "[m for m in ('great_expectations', 'prefect', 'olist_etl.gates.staged') if m in __import__('sys').modules]")
+        assert preloaded == ["great_expectations", "prefect", "olist_etl.gates.staged"]
+        first_parent = in_worker(client, "__import__('os').getppid()")
+
+    monkeypatch.setenv("OLIST_RUNNER_PROBE", "second")
+    with local_cluster(**CLUSTER) as cluster, Client(cluster) as client:
+        assert in_worker(client, "__import__('os').environ.get('OLIST_RUNNER_PROBE')") == "second"
+        # The same forkserver forked both clusters' workers: it is started once per process.
+        assert in_worker(client, "__import__('os').getppid()") == first_parent
+
+
 @pytest.mark.both_runners
 def test_the_flow_runs_on_the_runner_the_environment_selects():
     """In run.py's second pass (OLIST_DASK_WORKERS=2) every sync of the process is on Dask; without
