@@ -31,7 +31,7 @@ from tests.support.services import make_settings, mariadb_database
 
 pytestmark = pytest.mark.integration
 
-SCALE, SEED = 0.02, 11
+SCALE, SEED = 0.005, 11
 HELD_TABLE = "order_reviews"
 SERVER_MARK = "prefect.server.api.server:create_app"  # the temporary server's command line
 WAIT_SECONDS = 180  # upper bound for conditions that end as soon as they hold
