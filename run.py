@@ -99,7 +99,8 @@ def ensure_chromium(pytest_args: list[str]) -> None:
 # wait on a database, a subprocess or a Prefect API). Whole files go to one worker, so a module's
 # fixtures (a seeded source, a template warehouse) are built once; every fixture names its own
 # databases, buckets and folders, so the workers share nothing.
-PARALLEL = ("-n", "2", "--dist", "loadfile")
+# The slowest tests are listed at the end, so a pass that grows can be read from CI's log.
+PARALLEL = ("-n", "2", "--dist", "loadfile", "--durations=25")
 
 DASK_PASS_HEADER = "second pass: tests marked both_runners on the Dask task runner"
 

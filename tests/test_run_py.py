@@ -23,7 +23,7 @@ run = _load_run_py()
 
 def test_the_full_suite_is_followed_by_the_both_runners_pass_on_dask():
     passes = run.plan_test_passes([])
-    parallel = ["-n", "2", "--dist", "loadfile"]
+    parallel = ["-n", "2", "--dist", "loadfile", "--durations=25"]
     assert passes == [({}, parallel), ({"OLIST_DASK_WORKERS": "2"}, [*parallel, "-m", "both_runners"])]
     # The variable selects a local Dask cluster (the same check the flow makes when imported).
     from olist_etl.runner import runner_choice
@@ -59,7 +59,7 @@ def test_main_runs_both_passes_and_prints_the_header(pytest_calls, capsys):
     codes += [0, 0]
     assert run.main(["test"]) == 0
     (first, first_env), (second, second_env) = calls
-    assert first[1:] == ["-m", "pytest", "-n", "2", "--dist", "loadfile"] and "OLIST_DASK_WORKERS" not in first_env
+    assert first[1:] == ["-m", "pytest", "-n", "2", "--dist", "loadfile", "--durations=25"] and "OLIST_DASK_WORKERS" not in first_env
     assert second[-2:] == ["-m", "both_runners"] and second_env["OLIST_DASK_WORKERS"] == "2"
     assert "second pass: tests marked both_runners on the Dask task runner" in capsys.readouterr().out
 
