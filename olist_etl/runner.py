@@ -3,7 +3,8 @@
 Unset: Prefect's default (a thread pool in the flow's process). OLIST_DASK_ADDRESS=tcp://host:8786
 (or tls://...): an existing Dask cluster. OLIST_DASK_WORKERS=N: a local Dask cluster of N worker
 processes, one thread each, started for the flow run and closed with it (every core of this
-machine, where one process holds the GIL); its workers fork from a preloaded forkserver. docs/prefect.md, "Running on a Dask cluster".
+machine, where one process holds the GIL), forked from a preloaded forkserver (local_cluster).
+docs/prefect.md, "Running on a Dask cluster".
 
 The settings reach a worker inside the pickled task call, never as a Prefect parameter: task runs
 record no parameter values (tasks/ use NO_CACHE, so no cache key is computed from them either), and
