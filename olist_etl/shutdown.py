@@ -298,6 +298,8 @@ class _Guard:
         return self.received if self.received is not None else self.signalled
 
     def cleanup(self) -> None:
+        if self.stopped_by is None:
+            _drain_api_logs(self._servers_before)
         stop_temporary_servers(self.home, self._servers_before)
         if self.stopped_by is not None and self.pgdata is not None and not self._embedded_was_running:
             from olist_etl.db import stop_embedded_postgres
@@ -305,6 +307,17 @@ class _Guard:
             with contextlib.suppress(Exception):
                 if stop_embedded_postgres(self.pgdata):
                     log.warning("stopped the embedded warehouse this interrupted command started")
+
+
+def _drain_api_logs(keep: frozenset[int]) -> None:
+    """Send the run's queued logs before our temporary server stops: Prefect's log worker would
+    send them after it, fail, and print "--- Error logging to API ---" at the end of every sync."""
+    if not any(id(server) not in keep for server in _server_instances()):
+        return
+    with contextlib.suppress(Exception):
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()  # blocks until sent, at most 5 s
 
 
 def _current_flow_run_id():
