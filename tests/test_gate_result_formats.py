@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -127,6 +128,6 @@ def test_a_failed_validation_runs_again_with_samples_and_lists_its_page_once(tmp
     assert sample_queries(statements), "the failed validation's second run must fetch samples"
     listed = pages_listed(settings)
     assert [(p["table"], p["success"]) for p in listed] == [("nulls", False)]
-    page = (docs.docs_dir(settings) / Path(listed[0]["page"].replace("%20", " "))).read_text(encoding="utf-8")
+    page = (docs.docs_dir(settings) / Path(urllib.parse.unquote(listed[0]["page"]))).read_text(encoding="utf-8")
     # The in-set expectation passed through mostly; its sample is on the page, escaped.
     assert "lost&lt;svg&gt;" in page and BAD_STATUS not in page
