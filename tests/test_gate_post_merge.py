@@ -43,3 +43,26 @@ def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypasse
     after = snapshot(engine)
     assert_tables_unchanged(before["star"], after["star"])
     assert (after["watermarks"], after["runs"]) == (before["watermarks"], before["runs"])
+
+
+@pytest.mark.parametrize("table,rows", [
+    ("fact_order_items", {"order_items": [(hexid(9, "o"), 1, hexid(1, "p"), S1, None, Decimal("1.00"), Decimal("0.10"), T1)]}),
+    ("fact_payments", {"order_payments": [(hexid(9, "o"), 1, "voucher", 1, Decimal("5.00"), T1)]}),
+    ("fact_reviews", {"order_reviews": [(hexid(9, "r"), hexid(9, "o"), 4, None, None, None, None, T1)]}),
+])
+def test_a_fact_row_whose_order_is_nowhere_is_caught_and_rolled_back(warehouse, table, rows):
+    # Arrange: the gates bypassed, a fact row of this run points at an order no run ever staged.
+    settings, engine, area = warehouse
+    promote(settings, load_run(settings, area, "r1", first_batch()))
+    before = snapshot(engine)
+    manifest = load_run(settings, area, "r2", rows)
+
+    # Act
+    with pytest.raises(GateFailed) as info:
+        promote(settings, manifest)
+
+    # Assert: exactly that row, in that table, under the order check; nothing promoted.
+    failures = info.value.result.critical_failures
+    assert [(f.table, f.column, f.unexpected_count) for f in failures if f.column == "order_id"] == [(table, "order_id", 1)]
+    assert hexid(9, "o") in json.dumps([f.sample_values for f in failures])
+    assert_tables_unchanged(before["star"], snapshot(engine)["star"])
