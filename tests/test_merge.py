@@ -17,6 +17,8 @@ from olist_etl.tables import TABLE_NAMES
 from olist_etl.load import create_warehouse, load_table
 from olist_etl.merge import FAST_PATH, PromoteError, promote, read_watermarks
 from olist_etl.gates.post_merge import GATE_NAME as POST_MERGE_GATE
+from olist_etl.sqlfiles import REDSHIFT_ON_POSTGRESQL
+from olist_etl.warehouse.keys import KEY_CHECKS, checks_to_run
 from tests.support.services import make_settings
 from tests.support.tables import assert_tables_unchanged, table_checksums
 from tests.support.warehouse import hexid, stage_run
@@ -359,6 +361,26 @@ def test_a_duplicate_key_blocks_the_promote_like_a_primary_key(warehouse, table,
     with pytest.raises(PromoteError, match=rf"user_access_layer\.{table} holds 2 rows with {key} = '{duplicated}'"):
         promote(settings, manifest)
     assert snapshot(engine) == before
+
+
+def test_key_checks_skip_only_what_an_enforced_unique_index_covers(warehouse):
+    # Arrange: a promoted warehouse with every primary key in place.
+    settings, engine, area = warehouse
+    run(settings, area, "r1", first_batch())
+    current_only = [c.name for c in KEY_CHECKS if c.current_only]
+    with engine.begin() as conn:
+        # Act / Assert: the primary keys cover every check but one current version per natural key.
+        assert [c.name for c in checks_to_run(conn, "postgresql")] == current_only
+        assert checks_to_run(conn, REDSHIFT_ON_POSTGRESQL) == list(KEY_CHECKS)  # as Redshift: all run
+        # A key held only by a deferred or a partial unique index is checked again.
+        conn.execute(sa.text("alter table user_access_layer.fact_orders drop constraint fact_orders_pkey"))
+        conn.execute(sa.text("alter table user_access_layer.fact_orders add constraint fact_orders_deferred "
+                             "unique (order_id) deferrable initially deferred"))
+        conn.execute(sa.text("alter table user_access_layer.fact_reviews drop constraint fact_reviews_pkey"))
+        conn.execute(sa.text("create unique index fact_reviews_live on user_access_layer.fact_reviews (review_id, order_id) "
+                             "where deleted_at is null"))
+        names = [c.name for c in checks_to_run(conn, "postgresql")]
+    assert names == [c.name for c in KEY_CHECKS if c.current_only or c.target in ("fact_orders", "fact_reviews")]
 
 
 def test_a_duplicate_outside_the_run_does_not_block_it(warehouse):
