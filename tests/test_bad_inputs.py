@@ -173,9 +173,9 @@ CATALOG: dict[str, tuple[Inject, str, str, str, str, object]] = {
     "null key": (null_key, "incremental", STAGED, "orders", "expect_column_values_to_not_be_null", "customer_id"),
     # The source gate finds a duplicated key (no unique index on it) before anything is extracted.
     "duplicate key in the source": (duplicate_key, "incremental", SOURCE, "sellers", "expect_column_values_to_be_unique", "seller_id"),
-    "orphan item (missing product)": (_orphan_item("f" * 32, None), "incremental", DELTA, "order_items", "unexpected_rows_expectation", "product_id"),
-    "orphan item (missing seller)": (_orphan_item(None, "e" * 32), "incremental", DELTA, "order_items", "unexpected_rows_expectation", "seller_id"),
-    "payment for a missing order": (payment_for_missing_order, "incremental", DELTA, "order_payments", "unexpected_rows_expectation", "order_id"),
+    "orphan item (missing product)": (_orphan_item("f" * 32, None), "incremental", DELTA, "order_items", "unexpected_row_count_expectation", "product_id"),
+    "orphan item (missing seller)": (_orphan_item(None, "e" * 32), "incremental", DELTA, "order_items", "unexpected_row_count_expectation", "seller_id"),
+    "payment for a missing order": (payment_for_missing_order, "incremental", DELTA, "order_payments", "unexpected_row_count_expectation", "order_id"),
     "unknown order_status": (_update("orders", "order_status", "teleported", "order_id"), "incremental", STAGED, "orders", "expect_column_values_to_be_in_set", "order_status"),
     "negative price": (_update("order_items", "price", -5, "order_id"), "incremental", STAGED, "order_items", "expect_column_values_to_be_between", "price"),
     "review_score 7": (_update("order_reviews", "review_score", 7, "review_id"), "incremental", STAGED, "order_reviews", "expect_column_values_to_be_in_set", "review_score"),

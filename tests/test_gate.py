@@ -239,21 +239,21 @@ BLOCKING_CASES = {
     "order item with an unknown product": (
         "order_items",
         [{"order_id": oid("o2"), "order_item_id": 2, "product_id": oid("p-missing"), "seller_id": oid("s1"), "price": 1, "freight_value": 1}],
-        "unexpected_rows_expectation",
+        "unexpected_row_count_expectation",
         "product_id",
         oid("p-missing"),
     ),
     "payment for a missing order": (
         "order_payments",
         [{"order_id": oid("o-missing"), "payment_sequential": 1, "payment_type": "voucher", "payment_value": 3}],
-        "unexpected_rows_expectation",
+        "unexpected_row_count_expectation",
         "order_id",
         oid("o-missing"),
     ),
     "review for a missing order": (
         "order_reviews",
         [{"review_id": oid("r2"), "order_id": oid("o-missing"), "review_score": 3}],
-        "unexpected_rows_expectation",
+        "unexpected_row_count_expectation",
         "order_id",
         oid("o-missing"),
     ),
@@ -353,7 +353,7 @@ def test_order_whose_customer_is_missing_is_a_warning_until_the_customer_is_prom
 
     assert result.success
     assert [(f.table, f.expectation, f.column, f.severity) for f in result.failed_expectations] == [
-        ("orders", "unexpected_rows_expectation", "customer_id", "warning")
+        ("orders", "unexpected_row_count_expectation", "customer_id", "warning")
     ]
     assert oid("c-late") in json.dumps(result.failed_expectations[0].sample_values)
 
@@ -464,7 +464,7 @@ def test_missing_delta_table_is_a_gx_error_not_a_pass(settings, warehouse):
 def test_broken_query_in_a_suite_fails_even_at_warning_severity(settings):
     document = json.loads(delta_suite_path("orders").read_text())
     working = {
-        "type": "unexpected_rows_expectation",
+        "type": "unexpected_row_count_expectation",
         "kwargs": {"unexpected_rows_query": "select * from {batch} where order_status = 'lost'"},
         "meta": {"severity": "warning", "description": "a warning-level SQL check"},
     }
@@ -488,7 +488,7 @@ def test_data_docs_are_built_for_a_failing_run_and_show_the_failing_expectation(
     assert failed.result.data_docs == str(docs)
     pages = {p.parent.parent.parent.name: p for p in (docs / "validations" / "delta").rglob("*.html") if "docs-run" in p.parts}
     assert set(pages) == {"order_payments", "orders"}
-    orphan_check = "unexpected_rows_expectation (critical): Every order_payments.order_id must exist"
+    orphan_check = "unexpected_row_count_expectation (critical): Every order_payments.order_id must exist"
     assert orphan_check in pages["order_payments"].read_text()
     assert orphan_check not in pages["orders"].read_text()
 

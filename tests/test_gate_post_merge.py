@@ -39,7 +39,7 @@ def test_post_merge_suite_passes_a_clean_promote_and_rolls_back_one_that_bypasse
     failures = info.value.result.critical_failures
     assert [(f.table, f.column, f.unexpected_count) for f in failures] == [("fact_order_items", "product_id", 1)]
     assert missing in json.dumps(failures[0].sample_values)
-    assert "fact_order_items.product_id: unexpected_rows_expectation, 1 unexpected" in str(info.value)
+    assert "fact_order_items.product_id: unexpected_row_count_expectation, 1 unexpected" in str(info.value)
     after = snapshot(engine)
     assert_tables_unchanged(before["star"], after["star"])
     assert (after["watermarks"], after["runs"]) == (before["watermarks"], before["runs"])

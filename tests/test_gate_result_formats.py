@@ -43,8 +43,8 @@ def batch(tmp_path):
     return make
 
 
-def validate(settings, url: str, table: str):
-    """One gate-style validation with the gates' suite shape; the statements GX executed."""
+def validate(settings, url: str, table: str, expectations: list | None = None):
+    """One gate-style validation with the gates' suite shape (or `expectations`); the statements GX executed."""
     import great_expectations as gx
     import sqlalchemy as sa
 
@@ -58,7 +58,7 @@ def validate(settings, url: str, table: str):
 
     # On the Engine class: GX's execution engine builds engines of its own from the datasource.
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    suite = gx.ExpectationSuite(name=f"delta.{table}", expectations=[
+    suite = gx.ExpectationSuite(name=f"delta.{table}", expectations=expectations or [
         gx.expectations.ExpectColumnValuesToNotBeNull(column="amount"),
         gx.expectations.ExpectColumnValuesToBeInSet(column="status", value_set=["delivered"], mostly=0.9),
         gx.expectations.ExpectColumnValuesToBeBetween(column="amount", min_value=0, max_value=ROWS),
@@ -75,7 +75,7 @@ def validate(settings, url: str, table: str):
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
         datasource.get_engine().dispose()
     assert any("count(" in statement.lower() for statement, _ in statements), "the statement recorder saw no validation query"
-    summary, failures = from_validation(table, f"delta.{table}", validation, 5, settings)
+    summary, failures = from_validation(table, f"delta.{table}", validation, len(suite.expectations), settings)
     return summary, failures, statements
 
 
@@ -131,3 +131,23 @@ def test_a_failed_validation_runs_again_with_samples_and_lists_its_page_once(tmp
     page = (docs.docs_dir(settings) / Path(urllib.parse.unquote(listed[0]["page"]))).read_text(encoding="utf-8")
     # The in-set expectation passed through mostly; its sample is on the page, escaped.
     assert "lost&lt;svg&gt;" in page and BAD_STATUS not in page
+
+
+def test_the_row_count_expectation_runs_its_query_once_where_gx_own_runs_it_twice(tmp_path, batch):
+    import great_expectations as gx
+
+    from olist_etl.gates.expectations import UnexpectedRowCountExpectation
+
+    settings = make_settings(tmp_path / "home", source_url="sqlite://", warehouse_url=None)
+    query = "select id, status from {batch} where status <> 'delivered'"
+    url = batch(null_amount=False)
+
+    ours = validate(settings, url, "ours", [UnexpectedRowCountExpectation(unexpected_rows_query=query)])
+    theirs = validate(settings, url, "theirs", [gx.expectations.UnexpectedRowsExpectation(unexpected_rows_query=query)])
+
+    # Same verdict and count from both (3 unknown statuses); ours reads the query once, as a count.
+    for summary, failures, _statements in (ours, theirs):
+        assert not summary["success"] and [f.unexpected_count for f in failures] == [3]
+    runs = {name: [s for s, _ in statements if "status <> 'delivered'" in s] for name, (_, _, statements) in (("ours", ours), ("theirs", theirs))}
+    assert len(runs["theirs"]) == 2 * len(runs["ours"])  # the failed validation runs twice (samples)
+    assert all("COUNT(*)" in s for s in runs["ours"]) and not all("COUNT(*)" in s for s in runs["theirs"])

@@ -231,7 +231,7 @@ def test_gate_2_agrees_with_gx_pandas_on_every_delta_suite(warehouse, mostly):
     expected = {}
     for table in TABLE_NAMES:
         # GX pandas on exactly what the delta table holds; the SQL-only checks are left to the gate.
-        document = dict(documents[table], expectations=[e for e in documents[table]["expectations"] if e["type"] != "unexpected_rows_expectation"])
+        document = dict(documents[table], expectations=[e for e in documents[table]["expectations"] if e["type"] != "unexpected_row_count_expectation"])
         with engine.connect() as conn:
             frame = pd.read_sql(sa.text(f'select * from staging_layer."{table}"'), conn)
         frame = frame.astype(object).where(frame.notna(), None)
@@ -239,7 +239,7 @@ def test_gate_2_agrees_with_gx_pandas_on_every_delta_suite(warehouse, mostly):
             if frame[name].map(lambda v: isinstance(v, str)).any():
                 frame[name] = frame[name].map(lambda v: v.rstrip() if isinstance(v, str) else v)  # char(n) padding
         expected |= pandas_verdicts(table, document, frame, {"manifest_rows": manifest.tables[table].rows})
-    _compare({k: v for k, v in got.items() if k[1] != "unexpected_rows_expectation"}, expected)
+    _compare({k: v for k, v in got.items() if k[1] != "unexpected_row_count_expectation"}, expected)
     assert any(not v[0] for v in got.values())
 
 

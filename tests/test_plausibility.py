@@ -34,7 +34,7 @@ FIRST_DAY, LAST_DAY = date(2015, 1, 1), date(2035, 12, 31)
 CALENDAR_DAYS = (LAST_DAY - FIRST_DAY).days + 1  # 7,670
 FLOOR, HORIZON = "2015-01-01 00:00:00", "2036-01-01 00:00:00"  # as the suites write them (max strict)
 STAGED, DELTA = "gate-staged-parts", "gate-delta-tables"
-BETWEEN, PAIR, ROWS = "expect_column_values_to_be_between", "expect_column_pair_values_a_to_be_greater_than_b", "unexpected_rows_expectation"
+BETWEEN, PAIR, ROWS = "expect_column_values_to_be_between", "expect_column_pair_values_a_to_be_greater_than_b", "unexpected_row_count_expectation"
 
 
 class Pipeline(pipeline_support.Pipeline):

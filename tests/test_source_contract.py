@@ -407,7 +407,7 @@ def test_an_order_total_beyond_numeric_12_2_blocks_at_the_delta_gate_and_the_fix
         code, summary = sync("incremental")
         assert code == 2 and summary["status"] == "blocked", summary
         critical = [(g["name"], f["table"], f["expectation"], f["column"]) for g in summary["gates"] for f in g["failed_expectations"] if f["severity"] == "critical"]
-        assert critical == [(DELTA, "order_items", "unexpected_rows_expectation", ["price", "freight_value"])]
+        assert critical == [(DELTA, "order_items", "unexpected_row_count_expectation", ["price", "freight_value"])]
         failure = next(f for g in summary["gates"] for f in g["failed_expectations"] if f["severity"] == "critical")
         assert failure["sample_values"][0]["order_id"] == order_id
         assert Decimal(failure["sample_values"][0]["items_value"]) >= Decimal("19999999999.98")

@@ -312,6 +312,10 @@ def gx_context(settings: Settings, *, deferred: bool = True):
         ProgressBarsConfig,
     )
 
+    from olist_etl.gates.expectations import register as register_expectations
+
+    register_expectations()  # stored results of its type render on the pages this context builds
+
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
         analytics_enabled=False,

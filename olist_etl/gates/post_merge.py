@@ -1,6 +1,6 @@
 """The post-merge suite, run by GX on promote's own connection before COMMIT.
 
-expectations/post_merge/star_schema.json holds UnexpectedRowsExpectations about the star schema
+expectations/post_merge/star_schema.json holds UnexpectedRowCountExpectations (gates.expectations) about the star schema
 (user_access_layer), each restricted to this run's keys. They must see the merge's uncommitted rows,
 so GX's engine runs on the promote transaction's connection (gates.datasources.borrowed_connection);
 raising GateFailed inside `engine.begin()` rolls the merge, the watermarks and the run record back

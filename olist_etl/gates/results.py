@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 GX_ERROR = "gx_error"
 SAMPLE_SIZE = 5
 ROW_COUNT_CHECK = "expect_table_row_count_to_equal"
+# The row-query expectation types (ours, gates.expectations, and GX's own, which a user's suite
+# may hold): the observed value is the number of offending rows.
+ROW_QUERY_TYPES = frozenset({"unexpected_row_count_expectation", "unexpected_rows_expectation"})
 
 
 # Keys written only when set: a gx_error's message, the rejects file of malformed rows.
@@ -199,7 +202,7 @@ def from_validation(
     """One table's summary and failures from GX's ExpectationSuiteValidationResult.
 
     `sample(configuration, result)` fetches a few offending rows where GX gives none
-    (UnexpectedRowsExpectation returns rows only in COMPLETE format).
+    (a row query's expectation returns rows only in COMPLETE format, or never: gates.expectations).
     """
     failures: list[GateFailure] = []
     if len(validation.results) != expected_results:
@@ -283,8 +286,8 @@ def _unexpected_count(configuration, result: dict) -> int | None:
         return max(low - observed if low is not None else 0, observed - high if high is not None else 0, 0)
     if "unexpected_count" in result:
         return result["unexpected_count"]
-    observed = result.get("observed_value")  # UnexpectedRowsExpectation: the offending row count
-    return observed if isinstance(observed, int) and configuration.type == "unexpected_rows_expectation" else None
+    observed = result.get("observed_value")  # a row query's observed value: the offending row count
+    return observed if isinstance(observed, int) and configuration.type in ROW_QUERY_TYPES else None
 
 
 def _sample_values(configuration, result: dict, sample) -> list:
@@ -292,7 +295,7 @@ def _sample_values(configuration, result: dict, sample) -> list:
         return [json_value(v) for v in result["partial_unexpected_list"][:SAMPLE_SIZE]]
     if configuration.type == ROW_COUNT_CHECK:
         return [{"rows_loaded": result.get("observed_value"), "manifest_rows": configuration.kwargs.get("value")}]
-    if "observed_value" in result and configuration.type != "unexpected_rows_expectation":
+    if "observed_value" in result and configuration.type not in ROW_QUERY_TYPES:
         return [json_value(result["observed_value"])]
     if sample is None:
         return []

@@ -63,6 +63,9 @@ def suite_from_dict(document: dict) -> "gx.ExpectationSuite":
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    from olist_etl.gates.expectations import register as register_expectations
+
+    register_expectations()
     check_severities(document)
     expectations = []
     for entry in document["expectations"]:
