@@ -19,7 +19,6 @@ from olist_etl.app.cli import main
 from olist_etl.warehouse.compare import (
     FLOAT_DECIMALS,
     MIRRORS,
-    CompareError,
     MySQLDialect,
     PostgresDialect,
     SQLiteDialect,
@@ -308,48 +307,19 @@ def test_only_current_versions_of_a_dimension_are_compared(pair):
     assert diff.extra_count + diff.changed_count >= 1 and diff.warehouse_rows == diff.source_rows + 1
 
 
-def test_tiny_chunks_give_the_same_exact_result_and_max_keys_caps_lists_not_counts(pair):
+def test_tiny_batches_give_the_same_exact_result_and_max_keys_caps_lists_not_counts(pair):
     pair.wh(f"delete from {UAL}.fact_payments where order_id in (select order_id from {UAL}.fact_payments order by order_id limit 40)")
     pair.wh(f"update {UAL}.fact_payments set payment_value = payment_value + 1 where order_id in "
             f"(select order_id from {UAL}.fact_payments order by order_id desc limit 15)")
     whole = pair.compare("order_payments")
-    tiny = pair.compare("order_payments", chunk_rows=1)
+    tiny = pair.compare("order_payments", batch_rows=1, batch_buckets=1)
     assert whole.missing_count >= 40 and whole.changed_count >= 15 and not whole.truncated
+    assert tiny.batches == tiny.buckets_differing > whole.batches  # one bucket per fetch
     assert (tiny.missing, tiny.extra, tiny.changed) == (whole.missing, whole.extra, whole.changed)
     capped = pair.compare("order_payments", max_keys=5)
     assert len(capped.missing) == 5 and len(capped.changed) == 5 and capped.truncated
     assert (capped.missing_count, capped.changed_count) == (whole.missing_count, whole.changed_count)
     assert set(capped.missing) <= set(whole.missing)
-    # A sync's check stops at the first difference past the cap; exactly the cap is not truncated.
-    stopped = pair.compare("order_payments", max_keys=5, stop_at_max_keys=True, details=False)
-    assert stopped.truncated and len(stopped.missing) <= 5 and len(stopped.changed) <= 5
-    exact = pair.compare("order_payments", max_keys=whole.missing_count, stop_at_max_keys=True, details=False)
-    assert exact.missing_count == whole.missing_count and not exact.truncated
-
-
-def test_level_two_is_one_sorted_query_per_side_however_many_buckets_differ(pair):
-    # 300 changed rows spread over most of the 4096 buckets: one query per side must find them all.
-    pair.wh(f"update {UAL}.fact_payments set payment_value = payment_value + 0.01 where (order_id, payment_sequential) in "
-            f"(select order_id, payment_sequential from {UAL}.fact_payments order by md5(order_id) limit 300)")
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    for engine in (pair.source, pair.warehouse):
-        sa.event.listen(engine, "before_cursor_execute", record)
-    diff = pair.compare("order_payments", details=False, chunk_rows=7)
-    level_two = [s for s in statements if "ORDER BY" in s]
-    assert diff.changed_count == 300 and diff.buckets_differing > 250 and not diff.truncated
-    assert len(level_two) == 2, level_two
-
-
-def test_rows_out_of_key_hash_order_stop_the_comparison_instead_of_misreporting(pair, monkeypatch):
-    pair.wh(f"delete from {UAL}.fact_payments where order_id in (select order_id from {UAL}.fact_payments order by order_id limit 3)")
-    assert pair.compare("order_payments", bucket_digits=1).missing_count >= 3
-    monkeypatch.setattr(PostgresDialect, "bytewise", lambda self, expr: f"{expr} DESC")
-    with pytest.raises(CompareError, match="order_payments: the warehouse rows did not arrive in key-hash order"):
-        pair.compare("order_payments", bucket_digits=1)  # 16 buckets: many rows in each differing one
 
 
 def test_verify_limit_caps_printed_keys_but_not_counts(pair, capsys):

@@ -12,26 +12,21 @@ MariaDB, SQLite and PostgreSQL (and Redshift, rendered but unverified: no cluste
 Level 1: per table, each database groups its rows by bucket (the first BUCKET_DIGITS hex digits of
 md5(key text)) and returns (bucket, row count, exact sum of a 60-bit integer from md5(row text));
 only those few thousand rows travel, and both databases are queried at the same time.
-Level 2: for the buckets that differ, each side streams (key hash, row hash, key) in one query,
-sorted by key hash, and Python merges the two sorted streams, naming the keys missing from the
-warehouse, extra in it, and changed; for changed keys (up to max_keys) the canonical field texts
-are fetched and compared to name the columns that differ, with both values. One query per side
-means one table scan per side however many buckets differ (the key hash is computed per row, so
-a query per group of buckets would scan the table again each time); memory holds a few fetched
-chunks, never the table.
+Level 2: for the buckets that differ, in batches bounded by row count, both sides return
+(key hash, row hash, key) and Python names the keys missing from the warehouse, extra in it, and
+changed; for changed keys (up to max_keys) the canonical field texts are fetched and compared to
+name the columns that differ, with both values.
 
 The warehouse side of each source table is its mirror relation (MIRRORS): rows with deleted_at set
 (deleted in the source), SCD2 versions that are not current, and the unknown member (natural key
-NULL) are not compared. updated_at is compared only when asked (compared=(UPDATED_AT,): an incremental).
+NULL) are not compared. updated_at is never compared.
 """
 
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
-import time
 from abc import ABC, abstractmethod
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,10 +45,8 @@ FLOAT_DECIMALS = 9
 # 3 hex digits = 4096 buckets: at scale 1 the largest table (geolocation, ~1M rows) has ~250 rows
 # per bucket, so one differing row costs a 250-row fetch; measured in docs/verify.md.
 BUCKET_DIGITS = 3
-# Level 2 fetches this many (key hash, row hash, key) rows per side at a time; a side reads at
-# most STREAM_AHEAD such chunks ahead of the merge.
-CHUNK_ROWS = 10_000
-STREAM_AHEAD = 4
+# Level 2 holds at most about this many (key hash, row hash, key) rows per side at once.
+BATCH_ROWS = 100_000
 # Changed keys whose column values are fetched per query.
 DETAIL_CHUNK = 500
 
@@ -124,6 +117,7 @@ class TableDiff:
     extra_count: int = 0
     changed_count: int = 0
     buckets_differing: int = 0
+    batches: int = 0  # level-2 fetches (bounded-memory batches)
 
     @property
     def equal(self) -> bool:
@@ -227,10 +221,6 @@ class Dialect(ABC):
     def prefix(self, expr: str, digits: int) -> str:
         return f"substr({expr}, 1, {int(digits)})"
 
-    def bytewise(self, expr: str) -> str:
-        """expr for ORDER BY in byte order, the order Python's str comparison gives hex text."""
-        return expr
-
     @abstractmethod
     def sum60(self, digest: str) -> str:
         """Each database renders it its own way."""
@@ -272,9 +262,6 @@ class MySQLDialect(Dialect):
 
     def prefix(self, expr: str, digits: int) -> str:
         return f"SUBSTRING({expr}, 1, {int(digits)})"
-
-    def bytewise(self, expr: str) -> str:
-        return f"CAST({expr} AS BINARY)"
 
     def sum60(self, digest: str) -> str:
         # SUM of BIGINT UNSIGNED is an exact DECIMAL.
@@ -338,9 +325,6 @@ class PostgresDialect(Dialect):
 
     def encode(self, expr: str) -> str:
         return f"COALESCE(CAST(char_length({expr}) AS TEXT) || '~' || {expr}, 'N')"
-
-    def bytewise(self, expr: str) -> str:
-        return f'{expr} COLLATE "C"'
 
     def sum60(self, digest: str) -> str:
         # 15 hex digits = 60 bits: a positive bigint; SUM(bigint) is an exact numeric.
@@ -417,12 +401,12 @@ class Side:
         kind = "timestamp" if name == UPDATED_AT else self.table.column(name).kind
         return self.dialect.field(kind, self.dialect.quote(name))
 
-    def inner(self, *, row_hash: bool = True, with_key: bool = False, with_columns: bool = False) -> str:
+    def inner(self, *, with_key: bool = False, with_columns: bool = False) -> str:
         d, t = self.dialect, self.table
         key_text = d.concat([d.encode(self._field(k)) for k in t.primary_key])
         row_columns = t.column_names if self.compared is None else t.primary_key + tuple(c for c in self.compared if c not in t.primary_key)
         row_text = d.concat([d.encode(self._field(c)) for c in row_columns])
-        items = [f"{d.md5(key_text)} AS kh"] + ([f"{d.md5(row_text)} AS rh"] if row_hash else [])
+        items = [f"{d.md5(key_text)} AS kh", f"{d.md5(row_text)} AS rh"]
         if with_key:
             items += [f"{self._field(k)} AS k{i}" for i, k in enumerate(t.primary_key)]
         if with_columns:
@@ -431,23 +415,18 @@ class Side:
         return f"SELECT {', '.join(items)} FROM {self.relation_sql}{where}"
 
     def bucket_sql(self, digits: int) -> str:
-        """Level 1: per bucket of the key hash, the row count and the sum of 60 bits of each row hash."""
         d = self.dialect
         bucket = d.prefix("kh", digits)
         return f"SELECT {bucket} AS bucket, COUNT(*) AS n, {d.sum60('rh')} AS s FROM ({self.inner()}) d GROUP BY {bucket}"
 
     def keys_sql(self, digits: int) -> sa.TextClause:
-        """Level 2: (key hash, row hash, key) of the rows in the listed buckets, in key-hash byte order."""
         keys = ", ".join(f"k{i}" for i in range(len(self.table.primary_key)))
-        sql = (
-            f"SELECT kh, rh, {keys} FROM ({self.inner(with_key=True)}) d"
-            f" WHERE {self.dialect.prefix('kh', digits)} IN :buckets ORDER BY {self.dialect.bytewise('kh')}"
-        )
+        sql = f"SELECT kh, rh, {keys} FROM ({self.inner(with_key=True)}) d WHERE {self.dialect.prefix('kh', digits)} IN :buckets"
         return sa.text(sql).bindparams(sa.bindparam("buckets", expanding=True))
 
     def columns_sql(self) -> sa.TextClause:
         cols = ", ".join(f"c{i}" for i in range(len(self.compared_columns)))
-        sql = f"SELECT kh, {cols} FROM ({self.inner(row_hash=False, with_columns=True)}) d WHERE kh IN :hashes"
+        sql = f"SELECT kh, {cols} FROM ({self.inner(with_columns=True)}) d WHERE kh IN :hashes"
         return sa.text(sql).bindparams(sa.bindparam("hashes", expanding=True))
 
     def fetch(self, statement: sa.TextClause | str, params: dict | None = None) -> list[sa.Row]:
@@ -458,21 +437,8 @@ class Side:
                 self.dialect.prepare(conn)
                 return conn.execute(statement, params or {}).all()
         except sa.exc.SQLAlchemyError as err:
-            raise self._error(err) from err
-
-    def stream(self, statement: sa.TextClause, params: dict, chunk_rows: int) -> Iterator[Sequence[sa.Row]]:
-        """Run one query and yield its rows chunk by chunk (a server-side cursor: memory holds a chunk)."""
-        try:
-            with self.engine.connect() as conn:
-                self.dialect.prepare(conn)
-                result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(statement, params)
-                yield from result.partitions(chunk_rows)
-        except sa.exc.SQLAlchemyError as err:
-            raise self._error(err) from err
-
-    def _error(self, err: sa.exc.SQLAlchemyError) -> CompareError:
-        detail = str(getattr(err, "orig", None) or err).strip().splitlines()
-        return CompareError(f"{self.table.name}: the {self.label} query failed: {detail[0] if detail else err.__class__.__name__}")
+            detail = str(getattr(err, "orig", None) or err).strip().splitlines()
+            raise CompareError(f"{self.table.name}: the {self.label} query failed: {detail[0] if detail else err.__class__.__name__}") from err
 
 
 def make_side(
@@ -503,51 +469,19 @@ def _buckets(rows: list[sa.Row]) -> dict[str, tuple[int, int]]:
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
-_END = object()
-
-
-class _SortedReader:
-    """One side's level-2 rows, read on a pool thread up to STREAM_AHEAD chunks ahead of the merge."""
-
-    def __init__(self, pool: ThreadPoolExecutor, side: Side, statement: sa.TextClause, params: dict, chunk_rows: int) -> None:
-        self.side = side
-        self._chunks: queue.Queue = queue.Queue(maxsize=STREAM_AHEAD)
-        self._closed = threading.Event()
-        self._future = pool.submit(self._read, statement, params, chunk_rows)
-
-    def _put(self, item: Any) -> bool:
-        while not self._closed.is_set():
-            try:
-                self._chunks.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _read(self, statement: sa.TextClause, params: dict, chunk_rows: int) -> None:
-        try:
-            for chunk in self.side.stream(statement, params, chunk_rows):
-                if not self._put(chunk):
-                    return  # the merge stopped early: leaving the generator closes the cursor
-            self._put(_END)
-        except BaseException as err:  # handed to the merge, which raises it
-            self._put(err)
-
-    def rows(self) -> Iterator[sa.Row]:
-        """The rows in order; raises CompareError if they are not in key-hash order."""
-        last = ""
-        while (item := self._chunks.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            for row in item:
-                if row[0] < last:  # a collation that is not byte order would make the merge wrong
-                    raise CompareError(f"{self.side.table.name}: the {self.side.label} rows did not arrive in key-hash order")
-                last = row[0]
-                yield row
-
-    def close(self) -> None:
-        self._closed.set()
-        self._future.result()
+def _batches(buckets: list[str], sizes: dict[str, int], batch_rows: int, batch_buckets: int | None) -> Iterator[list[str]]:
+    """Consecutive groups of buckets holding at most batch_rows rows (a bigger bucket goes alone)."""
+    batch: list[str] = []
+    rows = 0
+    for bucket in buckets:
+        full = rows + sizes[bucket] > batch_rows or (batch_buckets is not None and len(batch) >= batch_buckets)
+        if batch and full:
+            yield batch
+            batch, rows = [], 0
+        batch.append(bucket)
+        rows += sizes[bucket]
+    if batch:
+        yield batch
 
 
 def compare_table(
@@ -557,7 +491,8 @@ def compare_table(
     *,
     max_keys: int | None = None,
     bucket_digits: int = BUCKET_DIGITS,
-    chunk_rows: int = CHUNK_ROWS,
+    batch_rows: int = BATCH_ROWS,
+    batch_buckets: int | None = None,
     details: bool = True,
     stop_at_max_keys: bool = False,
     compared: Sequence[str] | None = None,
@@ -565,17 +500,17 @@ def compare_table(
     """Compare one source table with its warehouse mirror (see the module docstring).
 
     max_keys caps each of the missing / extra / changed lists (the counts stay exact);
-    chunk_rows bounds what one level-2 fetch holds in memory. A sync's extract needs neither the
-    differing columns (details=False) nor exact counts past the cap (stop_at_max_keys=True: the
-    first difference past the cap ends the comparison, truncated).
+    batch_rows and batch_buckets bound what one level-2 fetch holds in memory. A sync's extract
+    needs neither the differing columns (details=False) nor exact counts past the cap
+    (stop_at_max_keys=True: the first batch that fills a list ends the comparison, truncated).
     `compared` names the columns compared besides the key (default: every catalog column); an
     incremental compares updated_at alone, which finds deletes, late commits and timestamps set
     back at a fraction of the cost (a correction that keeps updated_at needs the full comparison).
     """
     if not 1 <= bucket_digits <= 8:
         raise ValueError(f"bucket_digits must be 1..8, got {bucket_digits}")
-    if chunk_rows < 1:
-        raise ValueError("chunk_rows must be at least 1")
+    if batch_rows < 1 or (batch_buckets is not None and batch_buckets < 1):
+        raise ValueError("batch_rows and batch_buckets must be at least 1")
     spec = get_table(table)
     started = time.perf_counter()
     only = tuple(compared) if compared is not None else None
@@ -586,65 +521,51 @@ def compare_table(
     extra: list[Key] = []
     changed: list[Changed] = []
     counts = {"missing": 0, "extra": 0, "changed": 0}
+    batches = 0
     stopped = False
-    # Two readers stream while the detail queries of changed keys run beside them.
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"compare-{table}") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"compare-{table}") as pool:
         s_buckets, w_buckets = _both(
             pool, lambda: _buckets(src.fetch(src.bucket_sql(bucket_digits))), lambda: _buckets(wh.fetch(wh.bucket_sql(bucket_digits)))
         )
         differing = sorted(b for b in s_buckets.keys() | w_buckets.keys() if s_buckets.get(b) != w_buckets.get(b))
-        if differing:
-            params = {"buckets": differing}
-            readers = [_SortedReader(pool, side, side.keys_sql(bucket_digits), params, chunk_rows) for side in (src, wh)]
+        sizes = {b: s_buckets.get(b, (0, 0))[0] + w_buckets.get(b, (0, 0))[0] for b in differing}
+        for batch in _batches(differing, sizes, batch_rows, batch_buckets):
+            if stop_at_max_keys and max(len(missing), len(extra), len(changed)) >= cap:
+                stopped = True  # the counts past here are unknown: the result says truncated
+                break
+            batches += 1
+            params = {"buckets": batch}
+            s_rows, w_rows = _both(pool, lambda: src.fetch(src.keys_sql(bucket_digits), params), lambda: wh.fetch(wh.keys_sql(bucket_digits), params))
+            by_hash: dict[str, tuple[Key, str]] = {}
+            for kh, rh, *key in s_rows:
+                if kh in by_hash:  # a duplicated source key: the warehouse (keyed) cannot hold it twice
+                    counts["missing"] += 1
+                    if len(missing) < cap:
+                        missing.append(tuple(key))
+                    continue
+                by_hash[kh] = (tuple(key), rh)
+            del s_rows
             to_detail: list[tuple[str, Key]] = []
-
-            def found(kind: str, listed: list, item: Any) -> bool:
-                """Count one difference; False when it is past the cap and the caller should stop."""
-                counts[kind] += 1
-                if len(listed) < cap:
-                    listed.append(item)
-                    return True
-                return not stop_at_max_keys
-
-            def flush_details() -> None:
-                if not to_detail:
-                    return
-                if details:
-                    changed.extend(_changed_columns(pool, src, wh, to_detail))
-                else:
-                    changed.extend((key, ()) for _, key in to_detail)
-                to_detail.clear()
-
-            try:
-                s_rows, w_rows = readers[0].rows(), readers[1].rows()
-                s, w = next(s_rows, None), next(w_rows, None)
-                while s is not None or w is not None:
-                    if w is None or (s is not None and s[0] < w[0]):
-                        # Not in the warehouse; a duplicated source key also lands here (the
-                        # keyed warehouse cannot hold it twice).
-                        ok = found("missing", missing, tuple(s[2:]))
-                        s = next(s_rows, None)
-                    elif s is None or w[0] < s[0]:  # not in the source (or a second warehouse row for one key)
-                        ok = found("extra", extra, tuple(w[2:]))
-                        w = next(w_rows, None)
-                    else:
-                        ok = True
-                        if s[1] != w[1]:
-                            counts["changed"] += 1
-                            if len(changed) + len(to_detail) < cap:
-                                to_detail.append((s[0], tuple(s[2:])))
-                                if len(to_detail) >= DETAIL_CHUNK:
-                                    flush_details()
-                            elif stop_at_max_keys:
-                                ok = False
-                        s, w = next(s_rows, None), next(w_rows, None)
-                    if not ok:
-                        stopped = True  # the counts past here are unknown: the result says truncated
-                        break
-                flush_details()
-            finally:
-                for reader in readers:
-                    reader.close()
+            for kh, rh, *key in w_rows:
+                found = by_hash.pop(kh, None)
+                if found is None:  # not in the source (or a second warehouse row for one key)
+                    counts["extra"] += 1
+                    if len(extra) < cap:
+                        extra.append(tuple(key))
+                elif found[1] != rh:
+                    counts["changed"] += 1
+                    if len(changed) + len(to_detail) < cap:
+                        to_detail.append((kh, found[0]))
+            del w_rows
+            for key, _ in by_hash.values():
+                counts["missing"] += 1
+                if len(missing) < cap:
+                    missing.append(key)
+            if not details:
+                changed.extend((key, ()) for _, key in to_detail)
+                continue
+            for start in range(0, len(to_detail), DETAIL_CHUNK):
+                changed.extend(_changed_columns(pool, src, wh, to_detail[start : start + DETAIL_CHUNK]))
     missing.sort()
     extra.sort()
     changed.sort(key=lambda item: item[0])
@@ -661,6 +582,7 @@ def compare_table(
         extra_count=counts["extra"],
         changed_count=counts["changed"],
         buckets_differing=len(differing),
+        batches=batches,
     )
 
 
