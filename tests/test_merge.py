@@ -379,8 +379,12 @@ def test_key_checks_skip_only_what_an_enforced_unique_index_covers(warehouse):
         conn.execute(sa.text("alter table user_access_layer.fact_reviews drop constraint fact_reviews_pkey"))
         conn.execute(sa.text("create unique index fact_reviews_live on user_access_layer.fact_reviews (review_id, order_id) "
                              "where deleted_at is null"))
+        # So is one held by a unique index on a nullable column (NULLs may repeat in it).
+        conn.execute(sa.text("alter table user_access_layer.fact_payments drop constraint fact_payments_pkey"))
+        conn.execute(sa.text("alter table user_access_layer.fact_payments alter column payment_sequential drop not null"))
+        conn.execute(sa.text("create unique index fact_payments_nullable on user_access_layer.fact_payments (order_id, payment_sequential)"))
         names = [c.name for c in checks_to_run(conn, "postgresql")]
-    assert names == [c.name for c in KEY_CHECKS if c.current_only or c.target in ("fact_orders", "fact_reviews")]
+    assert names == [c.name for c in KEY_CHECKS if c.current_only or c.target in ("fact_orders", "fact_reviews", "fact_payments")]
 
 
 def test_a_duplicate_outside_the_run_does_not_block_it(warehouse):

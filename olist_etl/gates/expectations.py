@@ -17,9 +17,6 @@ from typing import Any, ClassVar
 
 from great_expectations.expectations.core.unexpected_rows_expectation import UnexpectedRowsExpectation
 
-TYPE = "unexpected_row_count_expectation"  # GX's snake_case of the class name
-
-
 class UnexpectedRowCountExpectation(UnexpectedRowsExpectation):
     """Fails when unexpected_rows_query returns any row; the result is their count."""
 

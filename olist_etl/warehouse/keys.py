@@ -73,13 +73,16 @@ def check_key_sql(dialect: str, check: KeyCheck) -> str:
 
 
 def enforced_unique_keys(conn: sa.Connection) -> dict[str, list[frozenset[str]]]:
-    """Per user_access_layer table, the column sets PostgreSQL's unique indexes enforce."""
-    by_index: dict[int, tuple[str, set[str]]] = {}
-    for index_id, table, column in conn.execute(sa.text(statements(render(UNIQUE_INDEXES_FILE, "postgresql"))[0])):
-        by_index.setdefault(index_id, (table, set()))[1].add(column)
+    """Per user_access_layer table, the column sets PostgreSQL's unique indexes enforce (an index
+    with a nullable column does not count: NULLs may repeat in it, while the key check groups them)."""
+    by_index: dict[int, tuple[str, set[str], bool]] = {}
+    for index_id, table, column, not_null in conn.execute(sa.text(statements(render(UNIQUE_INDEXES_FILE, "postgresql"))[0])):
+        _, columns, all_not_null = by_index.get(index_id, (table, set(), True))
+        by_index[index_id] = (table, columns | {column}, all_not_null and bool(not_null))
     enforced: dict[str, list[frozenset[str]]] = {}
-    for table, columns in by_index.values():
-        enforced.setdefault(table, []).append(frozenset(columns))
+    for table, columns, all_not_null in by_index.values():
+        if all_not_null:
+            enforced.setdefault(table, []).append(frozenset(columns))
     return enforced
 
 

@@ -1,6 +1,7 @@
 -- PostgreSQL only: the unique indexes that already hold each star-schema key, read inside the
 -- promote transaction before the key checks. An index counts only if PostgreSQL enforces it on
--- every row at each statement: valid, not deferred, not partial, on plain columns. A key check
+-- every row at each statement: valid, not deferred, not partial, on plain columns, and every
+-- column NOT NULL (a unique index lets NULLs repeat; the key check groups them). A key check
 -- whose columns include all of one such index's columns cannot find a duplicate and is skipped.
 -- Redshift enforces no key, so there every check runs and this file is never read.
 WITH
@@ -21,7 +22,8 @@ enforced AS (
 SELECT
     CAST(enforced.indexrelid AS BIGINT) AS index_id,
     tbl.relname AS table_name,
-    att.attname AS column_name
+    att.attname AS column_name,
+    att.attnotnull AS not_null
 FROM enforced
 INNER JOIN pg_catalog.pg_class AS tbl ON tbl.oid = enforced.indrelid
 INNER JOIN pg_catalog.pg_attribute AS att
