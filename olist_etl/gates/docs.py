@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 import markupsafe
+from great_expectations.render.renderer import ValidationResultsPageRenderer
 from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder, SiteBuilder
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
@@ -188,6 +189,21 @@ class OfflineIndexPageView(_OfflineView, DefaultJinjaIndexPageView):
         return super().render(document, template, olist_runs=self.runs, **kwargs)
 
 
+class RunNamePageRenderer(ValidationResultsPageRenderer):
+    """GX's validation page renderer, titled without reading the run name as a time.
+
+    GX parses the run name with dateutil to decide whether to show it. Some run ids parse as a
+    time with an impossible UTC offset ("20261203T052644Z-2395ad": about 1 in 1,400 of them),
+    and GX's comparison then raises, the page is not written, and every validation of the run
+    fails as a GX error (seen as runs blocked at gate-source-columns at random). Our run names
+    are ids, never times: the title always shows it.
+    """
+
+    def _determine_page_title(self, run_name: str, run_time: str, data_asset_name: str, expectation_suite_name: str) -> str:
+        parts = ["Validations", expectation_suite_name, data_asset_name, run_name, run_time]
+        return " / ".join(str(part) for part in parts if part)
+
+
 class OfflineSiteIndexBuilder(DefaultSiteIndexBuilder):
     """GX's index builder, with the latest runs (olist/runs/*.json) handed to the index view."""
 
@@ -264,7 +280,11 @@ def _site_config(settings: Settings, *, deferred: bool) -> dict:
         "deferred": deferred,
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir(settings))},
-        "site_section_builders": {"expectations": {"view": view}, "validations": {"view": view}, "profiling": {"view": view}},
+        "site_section_builders": {
+            "expectations": {"view": view},
+            "validations": {"view": view, "renderer": {"module_name": __name__, "class_name": "RunNamePageRenderer"}},
+            "profiling": {"view": view},
+        },
         "site_index_builder": {
             "module_name": __name__, "class_name": "OfflineSiteIndexBuilder",
             "docs_dir": str(docs_dir(settings)), "validation_results_limit": INDEX_VALIDATIONS_LIMIT,
