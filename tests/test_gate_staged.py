@@ -10,6 +10,8 @@ import csv
 import gzip
 import io
 import json
+import math
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -134,6 +136,39 @@ def test_every_number_and_timestamp_column_is_checked_by_the_pattern_its_typed_c
     assert pattern_mismatches(table, load_staged_suite(table)) == {}
 
 
+def _calendar_day(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def test_the_timestamp_pattern_matches_exactly_the_real_calendar_days():
+    # Leap-year rules at every century kind, the first and last years a timestamp holds.
+    years = [*range(0, 9), *range(96, 105), *range(396, 405), *range(1896, 1905), *range(1996, 2005), *range(2096, 2105), *range(9990, 10000)]
+    candidates = [f"{y:04d}-{m:02d}-{d:02d}" for y in years for m in range(0, 14) for d in range(0, 33)]
+    pattern = re.compile(PATTERNS["timestamp"])
+
+    disagree = [text for text in candidates if bool(pattern.search(text)) != _calendar_day(text)]
+
+    assert disagree == []
+    assert pattern.search("2016-02-29 23:59:59.999999") and not pattern.search("2017-02-29 00:00:00")
+    assert not pattern.search("0000-01-01") and not pattern.search("1900-02-29") and pattern.search("2000-02-29")
+
+
+@pytest.mark.parametrize(("text", "castable"), [
+    ("1e277", True), ("-9.99e-277", True), ("1E+099", True), ("0.5e0", True), ("-23.5456", True),
+    ("1e278", False), ("1e-278", False), ("1e999", False), ("-1e-400", False), ("1e0277", False), ("inf", False), ("NaN", False),
+])
+def test_the_float_pattern_matches_only_what_double_precision_holds(text, castable):
+    matched = bool(re.search(PATTERNS["float"], text))
+
+    assert matched is castable
+    if matched:  # every match casts: at most 30 digits times 1e277
+        assert math.isfinite(float(text)) and (float(text) == 0 or abs(float(text)) > 1e-308)
+
+
 def test_a_suite_regex_other_than_the_cast_pattern_is_found():
     document = load_staged_suite("orders")
     entry = next(e for e in document["expectations"] if e["type"] == "expect_column_values_to_match_regex")
@@ -196,6 +231,12 @@ VALUE_CASES = {
     "negative price": (_set("order_items", 1, price="-4.00"), "order_items", "expect_column_values_to_be_between", "price", "-4.00"),
     "review_score 7": (_set("order_reviews", 0, review_score=7), "order_reviews", "expect_column_values_to_be_in_set", "review_score", 7),
     "unparseable timestamp": (_set("orders", 0, order_approved_at="2018-02-30 25:00:00"), "orders", "expect_column_values_to_match_regex", "order_approved_at", "2018-02-30 25:00:00"),
+    # Well-shaped but not castable: reported by the regex on its column, not as the typed copy's error.
+    "a February 29 of a common year": (_set("orders", 0, order_approved_at="2019-02-29 10:00:00"), "orders", "expect_column_values_to_match_regex", "order_approved_at", "2019-02-29 10:00:00"),
+    "April 31": (_set("order_items", 0, shipping_limit_date="2018-04-31 10:00:00"), "order_items", "expect_column_values_to_match_regex", "shipping_limit_date", "2018-04-31 10:00:00"),
+    "year zero": (_set("order_items", 0, shipping_limit_date="0000-01-01 00:00:00"), "order_items", "expect_column_values_to_match_regex", "shipping_limit_date", "0000-01-01 00:00:00"),
+    "a float beyond double precision": (_set("geolocation", 0, geolocation_lat="1e999"), "geolocation", "expect_column_values_to_match_regex", "geolocation_lat", "1e999"),
+    "a float below double precision": (_set("geolocation", 0, geolocation_lng="-1e-400"), "geolocation", "expect_column_values_to_match_regex", "geolocation_lng", "-1e-400"),
     "empty string timestamp": (_set("orders", 0, order_approved_at=""), "orders", "expect_column_values_to_match_regex", "order_approved_at", ""),
     "4-digit zip prefix": (_set("customers", 0, customer_zip_code_prefix="1310"), "customers", "expect_column_values_to_match_regex", "customer_zip_code_prefix", "1310"),
     "unknown state": (_set("sellers", 0, seller_state="XX"), "sellers", "expect_column_values_to_be_in_set", "seller_state", "XX"),

@@ -56,11 +56,19 @@ PARTS_CHECKS = (HEADER_CHECK, FIELD_COUNT_CHECK)
 
 # Well-formed text of each kind the typed view casts (the suites' regex expectations use the same
 # patterns), and the wide type it is cast to so an out-of-range value reaches its range check.
+# Every text a pattern matches must cast, else the typed copy raises and the whole typed suite
+# ends as an error instead of naming the column: so a timestamp's date is a real calendar day
+# (months' lengths, Feb 29 in leap years only, no year 0000), and a float's exponent is at most
+# 277 (30 digits times 1e277 stays inside DOUBLE PRECISION, 1e-30 times 1e-277 above its smallest).
+_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)"
+_MONTH_DAY = "((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+_LEAP_YEAR = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)"
+_TIME = "([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?)?"
 PATTERNS = {
     "int": r"^-?[0-9]{1,18}$",
     "money": r"^-?[0-9]{1,30}(\.[0-9]{1,30})?$",
-    "float": r"^-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][-+]?[0-9]{1,3})?$",
-    "timestamp": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?)?$",
+    "float": r"^-?[0-9]{1,30}(\.[0-9]{1,30})?([eE][-+]?([0-9]{1,2}|[01][0-9]{2}|2[0-6][0-9]|27[0-7]))?$",
+    "timestamp": f"^({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$",
 }
 PATTERNS["date"] = PATTERNS["timestamp"]
 WIDE_TYPES = {
