@@ -169,6 +169,52 @@ def test_the_float_pattern_matches_only_what_double_precision_holds(text, castab
         assert math.isfinite(float(text)) and (float(text) == 0 or abs(float(text)) > 1e-308)
 
 
+# What the delta tables hold for each numeric kind (sql/warehouse/macros.jinja): INTEGER and NUMERIC(12,2).
+WAREHOUSE_RANGES = {"int": (-2_147_483_648, 2_147_483_647), "money": (-9_999_999_999.99, 9_999_999_999.99)}
+
+
+def _critical_bounds(document: dict, column: str) -> list[tuple]:
+    bounds = []
+    for entry in document["expectations"]:
+        kwargs = entry["kwargs"]
+        if kwargs.get("column") != column or entry["meta"]["severity"] != "critical":
+            continue
+        if entry["type"] == "expect_column_values_to_be_between":
+            bounds.append((kwargs.get("min_value"), kwargs.get("max_value")))
+        elif entry["type"] == "expect_column_values_to_be_in_set":
+            bounds.append((min(kwargs["value_set"]), max(kwargs["value_set"])))
+    return bounds
+
+
+def test_every_staged_number_is_bounded_by_its_warehouse_type():
+    # The cast pattern only proves a value parses; a value past the delta column's type would pass
+    # gate 1 and then fail the load's CAST without naming its column. Each side may come from a
+    # different critical check (e.g. price >= 0 and price <= the NUMERIC(12,2) maximum).
+    unbounded = []
+    for table in TABLE_NAMES:
+        document = load_staged_suite(table)
+        for column in get_table(table).columns:
+            if column.kind not in WAREHOUSE_RANGES:
+                continue
+            low, high = WAREHOUSE_RANGES[column.kind]
+            bounds = _critical_bounds(document, column.name)
+            has_low = any(isinstance(lo, (int, float)) and lo >= low for lo, _ in bounds)
+            has_high = any(isinstance(hi, (int, float)) and hi <= high for _, hi in bounds)
+            if not (has_low and has_high):
+                unbounded.append(f"{table}.{column.name}")
+
+    assert unbounded == []
+
+
+def test_the_bound_check_sees_a_column_left_unbounded():
+    document = load_staged_suite("products")
+    document["expectations"] = [e for e in document["expectations"] if e["kwargs"].get("max_value") != 2_147_483_647]
+
+    bounds = _critical_bounds(document, "product_weight_g")
+
+    assert bounds and not any(isinstance(hi, (int, float)) for _, hi in bounds)
+
+
 def test_a_suite_regex_other_than_the_cast_pattern_is_found():
     document = load_staged_suite("orders")
     entry = next(e for e in document["expectations"] if e["type"] == "expect_column_values_to_match_regex")
@@ -245,6 +291,10 @@ VALUE_CASES = {
     "negative product weight": (_set("products", 0, product_weight_g=-1), "products", "expect_column_values_to_be_between", "product_weight_g", -1),
     "zero product length": (_set("products", 0, product_length_cm=0), "products", "expect_column_values_to_be_between", "product_length_cm", 0),
     "decimal that is not a number": (_set("order_items", 0, freight_value="1,25"), "order_items", "expect_column_values_to_match_regex", "freight_value", "1,25"),
+    # Parses as an integer but does not fit the delta table's INTEGER: named here, not by the load's CAST.
+    "a product weight past INTEGER": (_set("products", 0, product_weight_g="3000000000"), "products", "expect_column_values_to_be_between", "product_weight_g", 3000000000),
+    "a geolocation id past INTEGER": (_set("geolocation", 0, geolocation_id="2147483648"), "geolocation", "expect_column_values_to_be_between", "geolocation_id", 2147483648),
+    "a name length below INTEGER": (_set("products", 0, product_name_length="-2147483649"), "products", "expect_column_values_to_be_between", "product_name_length", -2147483649),
     "purchase after the run's time": (_set("orders", 1, order_purchase_timestamp="2027-01-01 00:00:00"), "orders", "expect_column_values_to_be_between", "order_purchase_timestamp", "2027-01-01 00:00:00"),
 }
 
