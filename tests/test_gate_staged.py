@@ -23,7 +23,7 @@ from olist_etl.tables import TABLE_NAMES, get_table
 from olist_etl.manifest import RunManifest, TableExtract, rejects_key
 from olist_etl.stage import PartWriter
 from olist_etl.gates.results import GateFailed
-from olist_etl.gates.staged import GATE_NAME, PATTERNS, run_staged_gate
+from olist_etl.gates.staged import GATE_NAME, MAX_LENGTHS, PATTERNS, run_staged_gate
 from olist_etl.gates.suites import load_document, suite_from_dict, suite_path
 from olist_etl.load import LoadError, create_warehouse
 from tests.support.services import make_settings
@@ -130,10 +130,20 @@ def pattern_mismatches(table: str, document: dict) -> dict:
     return {name: regexes.get(name) for name, kind in kinds.items() if kind in PATTERNS and regexes.get(name) != PATTERNS[kind]}
 
 
+def length_mismatches(table: str, document: dict) -> dict:
+    """Number columns whose critical length check is missing or is not the length the typed copy casts by."""
+    kinds = {c.name: c.kind for c in get_table(table).columns}
+    lengths = {e["kwargs"]["column"]: e["kwargs"].get("max_value") for e in document["expectations"]
+               if e["type"] == "expect_column_value_lengths_to_be_between" and e["meta"]["severity"] == "critical"}
+    return {name: lengths.get(name) for name, kind in kinds.items() if kind in MAX_LENGTHS and lengths.get(name) != MAX_LENGTHS[kind]}
+
+
 @pytest.mark.parametrize("table", TABLE_NAMES)
 def test_every_number_and_timestamp_column_is_checked_by_the_pattern_its_typed_copy_casts(table):
     # A value the regex lets through but the typed copy cannot cast would skip the range checks.
     assert pattern_mismatches(table, load_staged_suite(table)) == {}
+    # The number patterns are unbounded (`+`): their length check is what keeps a match castable.
+    assert length_mismatches(table, load_staged_suite(table)) == {}
 
 
 def _calendar_day(text: str) -> bool:
@@ -157,16 +167,57 @@ def test_the_timestamp_pattern_matches_exactly_the_real_calendar_days():
     assert not pattern.search("0000-01-01") and not pattern.search("1900-02-29") and pattern.search("2000-02-29")
 
 
+def _accepted(kind: str, text: str) -> bool:
+    """What gate 1 lets through: the kind's pattern, within its length for numbers."""
+    return bool(re.search(PATTERNS[kind], text)) and len(text) <= MAX_LENGTHS.get(kind, len(text))
+
+
 @pytest.mark.parametrize(("text", "castable"), [
     ("1e277", True), ("-9.99e-277", True), ("1E+099", True), ("0.5e0", True), ("-23.5456", True),
+    ("9" * 31, True), ("9" * 27 + "e277", True), ("0." + "0" * 23 + "1e-277", True),
     ("1e278", False), ("1e-278", False), ("1e999", False), ("-1e-400", False), ("1e0277", False), ("inf", False), ("NaN", False),
+    ("9" * 32, False), ("0." + "0" * 400 + "1", False), ("1" + "0" * 400, False),
 ])
-def test_the_float_pattern_matches_only_what_double_precision_holds(text, castable):
-    matched = bool(re.search(PATTERNS["float"], text))
+def test_the_float_pattern_and_length_accept_only_what_double_precision_holds(text, castable):
+    accepted = _accepted("float", text)
 
-    assert matched is castable
-    if matched:  # every match casts: at most 30 digits times 1e277
-        assert math.isfinite(float(text)) and (float(text) == 0 or abs(float(text)) > 1e-308)
+    assert accepted is castable
+    if accepted:  # at most 31 characters with an exponent up to 277: inside DOUBLE PRECISION's normal range
+        assert math.isfinite(float(text)) and (float(text) == 0 or abs(float(text)) > 2.3e-308)
+
+
+# The widest text of each kind gate 1 accepts, and text just past it.
+WIDEST_ACCEPTED = {
+    "int": ["9" * 18, "-" + "9" * 17, "0" * 18],
+    "money": ["9" * 32, "-" + "9" * 31, "0." + "9" * 30],
+    "float": ["9" * 31, "-" + "9" * 26 + "e277", "0." + "0" * 23 + "1e-277", "-9." + "9" * 23 + "E+277"],
+}
+JUST_PAST = {"int": ["9" * 19, "-" + "9" * 18], "money": ["9" * 33], "float": ["9" * 32, "9" * 28 + "e277"]}
+
+
+@pytest.mark.parametrize("kind", sorted(WIDEST_ACCEPTED))
+def test_the_widest_accepted_numbers_cast_in_the_warehouse(postgres_url, kind):
+    import sqlalchemy as sa
+
+    from olist_etl.gates.staged import WIDE_TYPES
+
+    assert all(_accepted(kind, text) for text in WIDEST_ACCEPTED[kind])
+    assert not any(_accepted(kind, text) for text in JUST_PAST[kind])
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            # Redshift's wide types, the narrower (NUMERIC(38,6) against PostgreSQL's unbounded
+            # NUMERIC); PostgreSQL implements them with the same limits.
+            wide_type = WIDE_TYPES["redshift"][kind]
+            for text in WIDEST_ACCEPTED[kind]:  # raises if the typed copy could not cast it
+                conn.execute(sa.text(f"select cast(:v as {wide_type})"), {"v": text}).scalar()
+            # Int and money lengths are the types' own limits: one digit more does not cast. The
+            # float length is conservative (with exponents up to 277), so only far past it.
+            overflow = "9" * 310 if kind == "float" else JUST_PAST[kind][0]
+            with pytest.raises(sa.exc.DBAPIError):
+                conn.execute(sa.text(f"select cast(:v as {wide_type})"), {"v": overflow}).scalar()
+    finally:
+        engine.dispose()
 
 
 # What the delta tables hold for each numeric kind (sql/warehouse/macros.jinja): INTEGER and NUMERIC(12,2).
@@ -220,6 +271,13 @@ def test_a_suite_regex_other_than_the_cast_pattern_is_found():
     entry = next(e for e in document["expectations"] if e["type"] == "expect_column_values_to_match_regex")
     entry["kwargs"]["regex"] = ".*"
     assert pattern_mismatches("orders", document) == {entry["kwargs"]["column"]: ".*"}
+
+
+def test_a_number_column_without_its_length_check_is_found():
+    document = load_staged_suite("geolocation")
+    document["expectations"] = [e for e in document["expectations"]
+                                if not (e["type"] == "expect_column_value_lengths_to_be_between" and e["kwargs"]["column"] == "geolocation_lat")]
+    assert length_mismatches("geolocation", document) == {"geolocation_lat": None}
 
 
 def test_staged_suite_without_severity_is_rejected(tmp_path, monkeypatch):
@@ -295,6 +353,10 @@ VALUE_CASES = {
     "a product weight past INTEGER": (_set("products", 0, product_weight_g="3000000000"), "products", "expect_column_values_to_be_between", "product_weight_g", 3000000000),
     "a geolocation id past INTEGER": (_set("geolocation", 0, geolocation_id="2147483648"), "geolocation", "expect_column_values_to_be_between", "geolocation_id", 2147483648),
     "a name length below INTEGER": (_set("products", 0, product_name_length="-2147483649"), "products", "expect_column_values_to_be_between", "product_name_length", -2147483649),
+    # Digits only, but too many to cast: named by the length check, not by the typed copy's error.
+    "an integer of 19 digits": (_set("products", 0, product_photos_qty="1" * 19), "products", "expect_column_value_lengths_to_be_between", "product_photos_qty", "1" * 19),
+    "a float of 400 digits": (_set("geolocation", 0, geolocation_lat="1" + "0" * 399), "geolocation", "expect_column_value_lengths_to_be_between", "geolocation_lat", "1" + "0" * 399),
+    "a price of 33 digits": (_set("order_items", 1, price="1" * 33), "order_items", "expect_column_value_lengths_to_be_between", "price", "1" * 33),
     "purchase after the run's time": (_set("orders", 1, order_purchase_timestamp="2027-01-01 00:00:00"), "orders", "expect_column_values_to_be_between", "order_purchase_timestamp", "2027-01-01 00:00:00"),
 }
 

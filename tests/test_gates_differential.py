@@ -50,7 +50,7 @@ EDGES = {
                   "2018-01-02 10:00:00.5", "2017-06-01 00:00:00"],
 }
 EDGES["date"] = EDGES["timestamp"]
-MALFORMED = {"int": ["1.5", "x", ""], "money": ["1,25", ""], "float": ["nan", ""], "timestamp": ["2018-13-01 00:00:00", "yesterday", ""],
+MALFORMED = {"int": ["1.5", "x", "", "1" * 19], "money": ["1,25", "", "1" * 33], "float": ["nan", "", "1" * 32], "timestamp": ["2018-13-01 00:00:00", "yesterday", ""],
              "zip": ["abcde"]}
 ROWS = 60
 
@@ -117,7 +117,7 @@ def _typed_frame(table: str, text_rows: list[list]) -> pd.DataFrame:
             value = row[index]
             if pattern is None or value is None:
                 values.append(value)
-            elif not re.search(pattern, value):
+            elif not re.search(pattern, value) or len(value) > gate1.MAX_LENGTHS.get(kind, len(value)):
                 values.append(None)
             elif kind in ("timestamp", "date"):
                 values.append(pd.Timestamp(value))
