@@ -266,6 +266,39 @@ def test_the_bound_check_sees_a_column_left_unbounded():
     assert bounds and not any(isinstance(hi, (int, float)) for _, hi in bounds)
 
 
+def _text_summary(*checks: tuple) -> dict:
+    """A text suite's summary as from_validation writes it: (expectation, kwargs, success, unexpected)."""
+    return {"expectations": [{"expectation": e, "kwargs": k, "success": ok, "unexpected_count": n} for e, k, ok, n in checks]}
+
+
+def _regex(column: str, kind: str, ok: bool = True, unexpected: int = 0, **extra) -> tuple:
+    return ("expect_column_values_to_match_regex", {"column": column, "regex": PATTERNS[kind], **extra}, ok, unexpected)
+
+
+def _length(column: str, kind: str, ok: bool = True, unexpected: int = 0) -> tuple:
+    return ("expect_column_value_lengths_to_be_between", {"column": column, "max_value": MAX_LENGTHS[kind]}, ok, unexpected)
+
+
+def test_a_column_is_cast_without_its_guard_only_when_the_text_suite_proved_every_value():
+    from olist_etl.gates.staged import well_formed_columns
+
+    proved = _text_summary(_regex("updated_at", "timestamp"), _regex("geolocation_id", "int"), _length("geolocation_id", "int"))
+    assert well_formed_columns("geolocation", proved) == {"updated_at", "geolocation_id"}
+
+    not_proved = {
+        "one malformed value": _text_summary(_regex("updated_at", "timestamp", ok=False, unexpected=1)),
+        "passed by mostly, one malformed": _text_summary(_regex("updated_at", "timestamp", unexpected=1)),
+        "another pattern": _text_summary(("expect_column_values_to_match_regex", {"column": "updated_at", "regex": ".*"}, True, 0)),
+        "some rows only": _text_summary(_regex("updated_at", "timestamp", row_condition='geolocation_state=="SP"')),
+        "the check raised": _text_summary(_regex("updated_at", "timestamp", ok=False, unexpected=None)),
+        "a number without its length check": _text_summary(_regex("geolocation_id", "int")),
+        "a number too long somewhere": _text_summary(_regex("geolocation_id", "int"), _length("geolocation_id", "int", ok=False, unexpected=1)),
+        "the suite errored": {"table": "geolocation", "suite": "staged.geolocation", "success": False, "error": "boom"},
+    }
+    for case, summary in not_proved.items():
+        assert well_formed_columns("geolocation", summary) == frozenset(), case
+
+
 def test_a_suite_regex_other_than_the_cast_pattern_is_found():
     document = load_staged_suite("orders")
     entry = next(e for e in document["expectations"] if e["type"] == "expect_column_values_to_match_regex")

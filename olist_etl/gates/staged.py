@@ -262,9 +262,11 @@ def typed_table(table: str) -> str:
     return f"landing_typed_{get_table(table).name}"
 
 
-def create_typed_table(settings: Settings, dialect: str, table: str, columns: list[str]) -> str:
+def create_typed_table(settings: Settings, dialect: str, table: str, columns: list[str], *,
+                       well_formed: frozenset[str] = frozenset()) -> str:
     """Materialize the typed copy of the landing table's `columns` (sql/warehouse/load/landing_typed.sql);
-    only the columns the typed suite checks: every other regex and cast would be work for nothing."""
+    only the columns the typed suite checks: every other regex and cast would be work for nothing.
+    A column in `well_formed` is cast without its pattern guard (see well_formed_columns)."""
 
     from olist_etl.db import warehouse_engine
     from olist_etl.sqlfiles import statements
@@ -275,7 +277,7 @@ def create_typed_table(settings: Settings, dialect: str, table: str, columns: li
     source = get_table(table)
     sql = render("warehouse/load/landing_typed.sql", dialect, landing=landing_table(table), typed=typed_table(table),
                  columns=[c for c in staged_column_specs(source) if c.name in columns], patterns=PATTERNS, max_lengths=MAX_LENGTHS,
-                 wide_types=WIDE_TYPES[dialect])
+                 wide_types=WIDE_TYPES[dialect], well_formed=sorted(well_formed))
     engine = warehouse_engine(settings)
     try:
         with engine.begin() as conn:
@@ -284,6 +286,28 @@ def create_typed_table(settings: Settings, dialect: str, table: str, columns: li
     finally:
         engine.dispose()
     return typed_table(table)
+
+
+def well_formed_columns(table: str, text_summary: dict) -> frozenset[str]:
+    """The columns whose every non-NULL landing value the text suite just proved well formed: its
+    own regex (the cast pattern, on every row) and, for numbers, its own length check passed with
+    no unexpected value. The typed copy casts these directly: the guard would re-run a pattern
+    already known to match (the timestamp pattern is most of gate 1's time), with the same result."""
+    checks = [e for e in text_summary.get("expectations", []) if e.get("success") and e.get("unexpected_count") == 0
+              and not (e.get("kwargs") or {}).get("row_condition")]
+
+    def passed(expectation: str, column: str, **kwargs) -> bool:
+        return any(e["expectation"] == expectation and e["kwargs"].get("column") == column
+                   and all(e["kwargs"].get(k) == v for k, v in kwargs.items()) for e in checks)
+
+    names = set()
+    for column in staged_column_specs(get_table(table)):
+        if column.kind not in PATTERNS or not passed("expect_column_values_to_match_regex", column.name, regex=PATTERNS[column.kind]):
+            continue
+        if column.kind in MAX_LENGTHS and not passed("expect_column_value_lengths_to_be_between", column.name, max_value=MAX_LENGTHS[column.kind]):
+            continue
+        names.add(column.name)
+    return frozenset(names)
 
 
 def suite_parameters(manifest: RunManifest, table: str, previous: int | None) -> dict:
@@ -322,14 +346,14 @@ def validate_landing(settings: Settings, parts: PartsCheck, *, previous_rows: di
     jobs = []
     for table in sorted(manifest.tables):
         parameters = suite_parameters(manifest, table, previous_rows.get(table))
-        for document, typed in zip(split_suite(table, _document(table, suites)), (False, True)):
-            if document["expectations"]:
-                jobs.append((table, document, typed, parameters))
+        text, typed = split_suite(table, _document(table, suites))
+        jobs.append((table, text, typed, parameters))
     # The largest tables first, so the pool does not end waiting on one of them.
     jobs.sort(key=lambda job: -manifest.tables[job[0]].rows)
     with ThreadPoolExecutor(max_workers=VALIDATION_WORKERS) as pool:
-        outcomes = list(pool.map(lambda job: _validate(settings, manifest.run_id, run_time, *job), jobs))
-    order = {job[1]["name"]: index for index, job in enumerate(sorted(jobs, key=lambda job: job[1]["name"]))}
+        outcomes = [outcome for outcomes_ in pool.map(lambda job: _validate_table(settings, manifest.run_id, run_time, *job), jobs)
+                    for outcome in outcomes_]
+    order = {name: index for index, name in enumerate(sorted(job[i]["name"] for job in jobs for i in (1, 2) if job[i]["expectations"]))}
     for summary, failures in sorted(outcomes, key=lambda outcome: order[outcome[0]["suite"]]):
         result.results.append(summary)
         result.failed_expectations.extend(failures)
@@ -337,7 +361,21 @@ def validate_landing(settings: Settings, parts: PartsCheck, *, previous_rows: di
     return StagedGate(result=result, manifest=manifest)
 
 
-def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, document: dict, typed: bool, parameters: dict) -> tuple[dict, list[GateFailure]]:
+def _validate_table(settings: Settings, run_id: str, run_time: datetime, table: str, text: dict, typed: dict,
+                    parameters: dict) -> list[tuple[dict, list[GateFailure]]]:
+    """A table's text suite, then its typed suite on a copy cast by what the text suite proved."""
+    outcomes = []
+    well_formed: frozenset[str] = frozenset()
+    if text["expectations"]:
+        outcomes.append(_validate(settings, run_id, run_time, table, text, False, parameters))
+        well_formed = well_formed_columns(table, outcomes[-1][0])
+    if typed["expectations"]:
+        outcomes.append(_validate(settings, run_id, run_time, table, typed, True, parameters, well_formed=well_formed))
+    return outcomes
+
+
+def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, document: dict, typed: bool, parameters: dict,
+              *, well_formed: frozenset[str] = frozenset()) -> tuple[dict, list[GateFailure]]:
     """One suite on the landing table (or its typed copy); any GX exception is a gx_error failure."""
     from olist_etl.db import dialect_of
 
@@ -347,7 +385,7 @@ def _validate(settings: Settings, run_id: str, run_time: datetime, table: str, d
         context = gx_context(settings)
         datasource = add_sql(context, "landing", settings.warehouse_url)
         if typed:
-            name = create_typed_table(settings, dialect_of(settings.warehouse_url), table, suite_columns(document))
+            name = create_typed_table(settings, dialect_of(settings.warehouse_url), table, suite_columns(document), well_formed=well_formed)
         else:
             name = landing_table(table)
         asset = datasource.add_table_asset(name=name, table_name=name, schema_name="staging_layer")
