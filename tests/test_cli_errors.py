@@ -180,3 +180,19 @@ def test_every_option_has_help_and_shows_its_default():
     assert not no_default, f"options whose default the help does not show: {no_default}"
     # The check: a failing twin of the loop above, so it cannot pass vacuously.
     assert "(default: 42)" in " ".join(_subparsers(parser)["seed-source"].format_help().split())
+
+
+def test_a_first_sync_gives_a_new_prefect_home_time_to_migrate_and_a_users_timeout_wins(tmp_path):
+    # Prefect's default 20 s is shorter than a new Prefect home's migrations on a busy 2-core
+    # machine: a first `olist-etl sync` failed "Timed out ... ephemeral Prefect API server".
+    probe = ("import olist_etl.app.cli as cli; cli._prepare_environment(); "
+             "from prefect.settings import get_current_settings; print(get_current_settings().server.ephemeral.startup_timeout_seconds)")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+
+    default = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    chosen = subprocess.run([sys.executable, "-c", probe], env=env | {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "45"},
+                            capture_output=True, text=True, timeout=120)
+
+    assert default.stdout.split() == ["180"], default.stderr
+    assert chosen.stdout.split() == ["45"], chosen.stderr

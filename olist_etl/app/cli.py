@@ -18,6 +18,7 @@ from pathlib import Path
 
 from olist_etl.app.sync import EXIT_DIFFERENT, EXIT_ERROR, EXIT_OK, format_summary, run_sync
 
+EPHEMERAL_STARTUP_TIMEOUT_SECONDS = "180"
 VERIFY_SUMMARY_LIMIT = 20  # keys per kind and table a summary lists (the counts stay exact)
 
 
@@ -25,6 +26,11 @@ def _prepare_environment() -> None:
     # No internet here or in many production VPCs: never let Prefect phone home.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # Without PREFECT_API_URL a sync starts a temporary Prefect server, which first migrates a new
+    # Prefect home's database: over Prefect's default 20 s on a busy 2-core machine, so a first
+    # `olist-etl sync` failed with "Timed out while attempting to connect to ephemeral Prefect API
+    # server". A user's own value wins.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_SECONDS)
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
