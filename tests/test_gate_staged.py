@@ -228,7 +228,7 @@ def _critical_bounds(document: dict, column: str) -> list[tuple]:
     bounds = []
     for entry in document["expectations"]:
         kwargs = entry["kwargs"]
-        if kwargs.get("column") != column or entry["meta"]["severity"] != "critical":
+        if kwargs.get("column") != column or entry["meta"]["severity"] != "critical" or "mostly" in kwargs or kwargs.get("row_condition"):
             continue
         if entry["type"] == "expect_column_values_to_be_between":
             bounds.append((kwargs.get("min_value"), kwargs.get("max_value")))
@@ -237,33 +237,40 @@ def _critical_bounds(document: dict, column: str) -> list[tuple]:
     return bounds
 
 
+def unbounded_numbers(table: str, document: dict) -> list[str]:
+    """Number columns without a critical check on each side inside their warehouse type. A check
+    with `mostly` or a row_condition bounds only some rows, so it does not count."""
+    unbounded = []
+    for column in get_table(table).columns:
+        if column.kind not in WAREHOUSE_RANGES:
+            continue
+        low, high = WAREHOUSE_RANGES[column.kind]
+        bounds = _critical_bounds(document, column.name)
+        has_low = any(isinstance(lo, (int, float)) and lo >= low for lo, _ in bounds)
+        has_high = any(isinstance(hi, (int, float)) and hi <= high for _, hi in bounds)
+        if not (has_low and has_high):
+            unbounded.append(f"{table}.{column.name}")
+    return unbounded
+
+
 def test_every_staged_number_is_bounded_by_its_warehouse_type():
     # The cast pattern only proves a value parses; a value past the delta column's type would pass
     # gate 1 and then fail the load's CAST without naming its column. Each side may come from a
     # different critical check (e.g. price >= 0 and price <= the NUMERIC(12,2) maximum).
-    unbounded = []
-    for table in TABLE_NAMES:
-        document = load_staged_suite(table)
-        for column in get_table(table).columns:
-            if column.kind not in WAREHOUSE_RANGES:
-                continue
-            low, high = WAREHOUSE_RANGES[column.kind]
-            bounds = _critical_bounds(document, column.name)
-            has_low = any(isinstance(lo, (int, float)) and lo >= low for lo, _ in bounds)
-            has_high = any(isinstance(hi, (int, float)) and hi <= high for _, hi in bounds)
-            if not (has_low and has_high):
-                unbounded.append(f"{table}.{column.name}")
-
-    assert unbounded == []
+    assert [name for table in TABLE_NAMES for name in unbounded_numbers(table, load_staged_suite(table))] == []
 
 
-def test_the_bound_check_sees_a_column_left_unbounded():
-    document = load_staged_suite("products")
-    document["expectations"] = [e for e in document["expectations"] if e["kwargs"].get("max_value") != 2_147_483_647]
+def test_the_bound_check_sees_a_column_left_unbounded_or_bounded_only_mostly():
+    removed = load_staged_suite("products")
+    removed["expectations"] = [e for e in removed["expectations"]
+                               if not (e["kwargs"].get("column") == "product_weight_g" and e["kwargs"].get("max_value") == 2_147_483_647)]
+    mostly = load_staged_suite("geolocation")
+    for entry in mostly["expectations"]:
+        if entry["kwargs"].get("column") == "geolocation_id" and entry["type"] == "expect_column_values_to_be_between":
+            entry["kwargs"]["mostly"] = 0.5
 
-    bounds = _critical_bounds(document, "product_weight_g")
-
-    assert bounds and not any(isinstance(hi, (int, float)) for _, hi in bounds)
+    assert unbounded_numbers("products", removed) == ["products.product_weight_g"]
+    assert unbounded_numbers("geolocation", mostly) == ["geolocation.geolocation_id"]
 
 
 def _text_summary(*checks: tuple) -> dict:
@@ -297,6 +304,23 @@ def test_a_column_is_cast_without_its_guard_only_when_the_text_suite_proved_ever
     }
     for case, summary in not_proved.items():
         assert well_formed_columns("geolocation", summary) == frozenset(), case
+
+
+def test_the_typed_copy_drops_the_guard_only_for_the_proved_columns():
+    from olist_etl.gates.staged import MAX_LENGTHS as lengths, WIDE_TYPES, typed_table
+    from olist_etl.load import landing_table, staged_column_specs
+    from olist_etl.sqlfiles import render
+
+    def select_line(dialect: str, column: str, well_formed: list[str]) -> str:
+        sql = render("warehouse/load/landing_typed.sql", dialect, landing=landing_table("geolocation"), typed=typed_table("geolocation"),
+                     columns=staged_column_specs(get_table("geolocation")), patterns=PATTERNS, max_lengths=lengths,
+                     wide_types=WIDE_TYPES[dialect], well_formed=well_formed)
+        return next(line for line in sql.splitlines() if line.rstrip(",").endswith(f'AS "{column}"'))
+
+    for dialect in ("postgresql", "redshift"):
+        assert "~" not in select_line(dialect, "updated_at", ["updated_at"])
+        assert PATTERNS["timestamp"] in select_line(dialect, "updated_at", ["geolocation_id"])
+        assert "LENGTH" in select_line(dialect, "geolocation_lat", []) and "~" in select_line(dialect, "geolocation_lat", [])
 
 
 def test_a_suite_regex_other_than_the_cast_pattern_is_found():

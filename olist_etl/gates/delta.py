@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from olist_etl.gates import suites as suite_files
 from olist_etl.gates.datasources import add_sql
-from olist_etl.gates.docs import gx_context, run_validation
+from olist_etl.gates.docs import VALIDATION_WORKERS, gx_context, run_validation
 from olist_etl.gates.results import SAMPLE_SIZE, GateFailure, GateResult, finish_gate, from_validation, gx_error
 from olist_etl.manifest import RunManifest
 from olist_etl.settings import Settings
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 GATE_NAME = "gate-delta-tables"
 STAGING_SCHEMA = "staging_layer"
 _DATASOURCE_NAME = "warehouse"
-VALIDATION_WORKERS = 4  # as gate 1's
 
 
 def run_delta_gate(
@@ -54,8 +53,7 @@ def run_delta_gate(
     result = GateResult(name=GATE_NAME, success=False)
     jobs = [(table, suites[table] if suites and table in suites else suite_files.load_suite("delta", table),
              {"manifest_rows": manifest.tables[table].rows}) for table in tables]
-    # Tables validate concurrently, as in gate 1 (one GX context each: GX's objects are not shared
-    # across threads); the time is the warehouse's scans, which use every core this way.
+    # Tables validate concurrently, as in gate 1.
     with ThreadPoolExecutor(max_workers=VALIDATION_WORKERS) as pool:
         outcomes = list(pool.map(lambda job: _validate_table(settings, manifest.run_id, run_time, *job),
                                  sorted(jobs, key=lambda job: -manifest.tables[job[0]].rows)))

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SITE_NAME = "local_site"
+# Validations a gate runs at once, one GX context each (GX's objects are not shared across
+# threads): every check is a scan in the warehouse, which uses every core this way.
+VALIDATION_WORKERS = 4
 # The index reads every listed result; bounding it keeps each build fast as runs pile up.
 INDEX_VALIDATIONS_LIMIT = 200
 INDEX_RUNS = 30

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta, timezone
 
 from olist_etl.gates import suites as suite_files
 from olist_etl.gates.datasources import add_sql
-from olist_etl.gates.docs import gx_context, run_validation
+from olist_etl.gates.docs import VALIDATION_WORKERS, gx_context, run_validation
 from olist_etl.gates.results import SAMPLE_SIZE, GateFailure, GateResult, finish_gate, from_validation, gx_error
 from olist_etl.load import landing_table, load_landing, staged_column_specs
 from olist_etl.manifest import RunManifest, manifest_key, rejects_key
@@ -330,9 +330,6 @@ def suite_parameters(manifest: RunManifest, table: str, previous: int | None) ->
     }
 
 
-# Validations run concurrently, one GX context each (GX's objects are not shared across threads):
-# every check is a full scan in the warehouse, and the big tables' suites dominate the gate.
-VALIDATION_WORKERS = 4
 
 
 def validate_landing(settings: Settings, parts: PartsCheck, *, previous_rows: dict[str, int] | None = None,
