@@ -186,10 +186,19 @@ def test_the_float_pattern_and_length_accept_only_what_double_precision_holds(te
         assert math.isfinite(float(text)) and (float(text) == 0 or abs(float(text)) > 2.3e-308)
 
 
+@pytest.mark.parametrize(("text", "accepted"), [
+    ("10.50", True), ("10.5", True), ("10", True), ("-0.01", True), ("10.500000", True), ("0.10", True),
+    ("10.505", False), ("10.001", False), ("0.0001", False), ("10.", False), (".5", False), ("1e2", False), ("10.5050", False),
+])
+def test_the_money_pattern_accepts_cents_and_trailing_zeros_only(text, accepted):
+    # NUMERIC(12,2) would round a third decimal away without a word: 10.505 must be named, not stored as 10.51.
+    assert _accepted("money", text) is accepted
+
+
 # The widest text of each kind gate 1 accepts, and text just past it.
 WIDEST_ACCEPTED = {
     "int": ["9" * 18, "-" + "9" * 17, "0" * 18],
-    "money": ["9" * 32, "-" + "9" * 31, "0." + "9" * 30],
+    "money": ["9" * 32, "-" + "9" * 31, "0.99" + "0" * 28],
     "float": ["9" * 31, "-" + "9" * 26 + "e277", "0." + "0" * 23 + "1e-277", "-9." + "9" * 23 + "E+277"],
 }
 JUST_PAST = {"int": ["9" * 19, "-" + "9" * 18], "money": ["9" * 33], "float": ["9" * 32, "9" * 28 + "e277"]}
@@ -371,6 +380,17 @@ def test_clean_parts_pass_and_the_result_is_written(area_settings):
     assert next(r for r in staged.result.results if r["table"] == "order_reviews")["rows"] == 1
 
 
+def test_money_without_decimals_or_with_trailing_zeros_passes(area_settings):
+    area, settings = area_settings
+    rows = clean_rows()
+    rows["order_items"][0].update(price="10.5000", freight_value="7")
+    rows["order_payments"][0].update(payment_value="13.5")
+
+    staged = run_staged_gate(settings, stage(area, rows), previous_rows={})
+
+    assert staged.result.success, staged.result.failed_expectations
+
+
 # --- one broken thing, one named failure ----------------------------------------------------------
 
 
@@ -413,6 +433,9 @@ VALUE_CASES = {
     # Digits only, but too many to cast: named by the length check, not by the typed copy's error.
     "an integer of 19 digits": (_set("products", 0, product_photos_qty="1" * 19), "products", "expect_column_value_lengths_to_be_between", "product_photos_qty", "1" * 19),
     "a float of 400 digits": (_set("geolocation", 0, geolocation_lat="1" + "0" * 399), "geolocation", "expect_column_value_lengths_to_be_between", "geolocation_lat", "1" + "0" * 399),
+    # A fraction of a cent: the NUMERIC(12,2) load would round it away unseen.
+    "a price with a fraction of a cent": (_set("order_items", 1, price="10.505"), "order_items", "expect_column_values_to_match_regex", "price", "10.505"),
+    "a payment with a fraction of a cent": (_set("order_payments", 0, payment_value="99.999"), "order_payments", "expect_column_values_to_match_regex", "payment_value", "99.999"),
     "a price of 33 digits": (_set("order_items", 1, price="1" * 33), "order_items", "expect_column_value_lengths_to_be_between", "price", "1" * 33),
     "purchase after the run's time": (_set("orders", 1, order_purchase_timestamp="2027-01-01 00:00:00"), "orders", "expect_column_values_to_be_between", "order_purchase_timestamp", "2027-01-01 00:00:00"),
 }

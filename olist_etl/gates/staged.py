@@ -59,7 +59,8 @@ PARTS_CHECKS = (HEADER_CHECK, FIELD_COUNT_CHECK)
 # Every text a pattern matches within its kind's MAX_LENGTHS must cast, else the typed copy raises
 # and the whole typed suite ends as an error instead of naming the column: so a timestamp's date is
 # a real calendar day (months' lengths, Feb 29 in leap years only, no year 0000), an int has at
-# most 18 digits (BIGINT), a money value at most 32 integer digits (Redshift's NUMERIC(38,6)), and
+# most 18 digits (BIGINT), a money value at most 32 integer digits (Redshift's NUMERIC(38,6)) and
+# cents at most (NUMERIC(12,2) would round 10.505 to 10.51 unseen; trailing zeros lose nothing), and
 # a float at most 31 characters with an exponent up to 277 (under 1e31 times 1e277 stays inside
 # DOUBLE PRECISION; 1e-24 times 1e-277 stays above its smallest normal value).
 # Numbers use `+` and a separate length check, not `{1,30}`: PostgreSQL's regex engine takes about
@@ -70,7 +71,7 @@ _LEAP_YEAR = "([0-9]{2}(0[48]|[2468][048]|[13579][26])|(0[48]|[2468][048]|[13579
 _TIME = "([ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?)?"
 PATTERNS = {
     "int": r"^-?[0-9]+$",
-    "money": r"^-?[0-9]+(\.[0-9]+)?$",
+    "money": r"^-?[0-9]+(\.[0-9][0-9]?0*)?$",
     "float": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?([0-9]{1,2}|[01][0-9]{2}|2[0-6][0-9]|27[0-7]))?$",
     "timestamp": f"^({_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$",
 }
