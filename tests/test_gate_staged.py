@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import math
+import os
 import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -18,12 +19,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from olist_etl.settings import Settings
-from olist_etl.staging import open_staging, read_json
+from olist_etl.staging import StagingError, open_staging, read_json
 from olist_etl.tables import TABLE_NAMES, get_table
 from olist_etl.manifest import RunManifest, TableExtract, rejects_key
 from olist_etl.stage import PartWriter
 from olist_etl.gates.results import GateFailed
-from olist_etl.gates.staged import GATE_NAME, MAX_LENGTHS, PATTERNS, run_staged_gate
+from olist_etl.gates import part_scan
+from olist_etl.gates.staged import GATE_NAME, MAX_LENGTHS, PATTERNS, check_parts, run_staged_gate
 from olist_etl.gates.suites import load_document, suite_from_dict, suite_path
 from olist_etl.load import LoadError, create_warehouse
 from tests.support.services import make_settings
@@ -605,6 +607,90 @@ def test_a_broken_quote_can_never_be_allowed_by_the_threshold(area_settings):
     blocked = failed(replace(settings, max_rejected_rows=100), manifest)
 
     assert [f.expectation for f in blocked.result.critical_failures] == ["expect_table_column_count_to_equal"]
+
+
+def _malformed_run(area):
+    """Staged parts with what the structural pass must find, spread over tables and parts: more
+    malformed records than the sample keeps (across two parts), a broken quote, a wrong header."""
+    manifest = stage(area, clean_rows())
+    items = [p.key for p in manifest.tables["order_items"].parts]
+    for index, key in enumerate(items):  # 3 + 3 short records over order_items' two parts
+        rewrite_part(area, key, read_part(area, key) + "".join(f"x{index},{line}\n" for line in range(3)))
+        manifest.tables["order_items"].parts[index].rows += 3
+    customers = manifest.tables["customers"].parts[0].key
+    rewrite_part(area, customers, read_part(area, customers) + 'a,b\nx,"unterminated\nc,d\n')
+    sellers = manifest.tables["sellers"].parts[0].key
+    text = read_part(area, sellers)
+    rewrite_part(area, sellers, text.replace("seller_city", "city", 1))
+    return manifest
+
+
+def _structural_outcome(area, settings, manifest):
+    with pytest.raises(GateFailed) as info:  # the malformed records block before any COPY
+        check_parts(settings, manifest)
+    outcome = info.value.result
+    failures = [(f.table, f.expectation, f.severity, f.unexpected_count, f.sample_values, f.rejects) for f in outcome.failed_expectations]
+    rejects = {}
+    for table in ("order_items", "customers"):
+        with area.reader(rejects_key(RUN, table)) as src:
+            rejects[table] = src.read()
+    return outcome.results, failures, rejects
+
+
+def test_the_structural_pass_in_worker_processes_finds_exactly_what_the_serial_pass_finds(area_settings, monkeypatch):
+    area, settings = area_settings
+    manifest = _malformed_run(area)
+    serial = _structural_outcome(area, settings, manifest)
+    workers = []
+    run_worker = part_scan._run_worker
+
+    def recorded(staging_url, parts, *args):
+        workers.append(len(parts))
+        return run_worker(staging_url, parts, *args)
+
+    monkeypatch.setattr(part_scan, "PARALLEL_MIN_ROWS", 0)  # this tiny run goes to the worker processes
+    monkeypatch.setattr(part_scan, "_run_worker", recorded)
+
+    in_workers = _structural_outcome(area, settings, manifest)
+
+    parts = sum(len(e.parts) for e in manifest.tables.values())
+    assert len(workers) == min(os.cpu_count(), parts) > 1 and sum(workers) == parts  # every part scanned in a worker
+    assert in_workers == serial
+    # The serial pass is itself right: counts, the first five samples in part order, every reject kept.
+    results, failures, rejects = serial
+    by_table = {(f[0], f[1]): f for f in failures}
+    items = [p.key for p in manifest.tables["order_items"].parts]
+    assert by_table[("order_items", "expect_table_column_count_to_equal")][3] == 6
+    assert by_table[("order_items", "expect_table_column_count_to_equal")][4] == (
+        [{"part": items[0], "line": 3 + i, "fields": 2} for i in range(3)] + [{"part": items[1], "line": 3 + i, "fields": 2} for i in range(2)])
+    assert [line.split(",")[:2] for line in rejects["order_items"].decode().splitlines()[1:]] == (
+        [[items[0], str(3 + i)] for i in range(3)] + [[items[1], str(3 + i)] for i in range(3)])
+    assert by_table[("customers", "expect_table_column_count_to_equal")][3] == 2  # "a,b", then the broken quote ends the part
+    assert "csv error" in rejects["customers"].decode()
+    assert by_table[("sellers", "expect_table_columns_to_match_ordered_list")][3] == 1
+    assert next(r for r in results if r["table"] == "customers")["unreadable_parts"] == 1
+
+
+def test_a_staging_error_in_a_scan_worker_reaches_the_gate_with_its_kind(s3_staging_url, olist_home, monkeypatch):
+    area = open_staging(s3_staging_url)
+    settings = make_settings(olist_home, source_url="sqlite://", warehouse_url=None, staging_url=s3_staging_url)
+    manifest = stage(area, clean_rows())
+    gone = manifest.tables["orders"].parts[1].key  # deleted between the extract and the gate
+    area._client.delete_object(Bucket=area.bucket, Key=area._key(gone))
+    monkeypatch.setattr(part_scan, "PARALLEL_MIN_ROWS", 0)
+
+    with pytest.raises(StagingError) as info:
+        check_parts(settings, manifest)
+
+    assert gone in str(info.value)
+    assert info.value.transient is False  # a missing object will not come back: no retry
+
+
+def test_scan_workers_use_every_core_only_for_big_runs():
+    cores = os.cpu_count()
+    assert part_scan.scan_workers(part_scan.PARALLEL_MIN_ROWS, 100) == min(cores, 100)
+    assert part_scan.scan_workers(part_scan.PARALLEL_MIN_ROWS, 1) == 1
+    assert part_scan.scan_workers(part_scan.PARALLEL_MIN_ROWS - 1, 100) == 1
 
 
 # --- business wall clock versus the run's UTC time --------------------------------------------------

@@ -22,7 +22,6 @@ import copy
 import csv
 import gzip
 import io
-import json
 import shutil
 import tempfile
 import time
@@ -32,12 +31,13 @@ from datetime import datetime, timedelta, timezone
 from olist_etl.gates import suites as suite_files
 from olist_etl.gates.datasources import add_sql
 from olist_etl.gates.docs import VALIDATION_WORKERS, gx_context, run_validation
+from olist_etl.gates.part_scan import PartScan, scan_parts
 from olist_etl.gates.results import SAMPLE_SIZE, GateFailure, GateResult, finish_gate, from_validation, gx_error
 from olist_etl.load import landing_table, load_landing, staged_column_specs
 from olist_etl.manifest import RunManifest, manifest_key, rejects_key
 from olist_etl.settings import Settings
 from olist_etl.sqlfiles import render
-from olist_etl.stage import NULL_MARKER, StagedCsvReader
+from olist_etl.stage import StagedCsvReader
 from olist_etl.staging import StagingArea, open_staging, read_json, write_json
 from olist_etl.tables import TABLE_NAMES, get_table
 
@@ -91,8 +91,7 @@ _VALUE_COMPARISONS = (
     "expect_column_max_to_be_between",
 )
 
-# Kaggle fields can exceed csv's default 128 KiB limit; a long review must not read as malformed.
-csv.field_size_limit(1 << 24)
+# csv's field size limit for long Kaggle reviews is raised in olist_etl.gates.part_scan (imported above).
 
 
 @dataclass
@@ -136,13 +135,18 @@ def check_parts(settings: Settings, manifest: RunManifest, *, suites: dict[str, 
     outcome = PartsCheck(manifest=manifest)
     unreadable = 0
     rejected_total = 0
-    for table, entry in sorted(manifest.tables.items()):
-        checks = [e for e in suite_files.entries(_document(table, suites), "parts") if e["type"] in PARTS_CHECKS]
-        summary, failures = _check_table(area, manifest.run_id, table, entry, checks)
-        outcome.results.append(summary)
-        outcome.failures.extend(failures)
-        rejected_total += summary["rejected_rows"]
-        unreadable += summary["unreadable_parts"]
+    tables = sorted(manifest.tables.items())
+    jobs = [(part.key, list(entry.columns)) for _table, entry in tables for part in entry.parts]
+    part_rows = [part.rows for _table, entry in tables for part in entry.parts]
+    with tempfile.TemporaryDirectory(prefix="olist-rejects-") as rejects_dir:
+        scans = iter(scan_parts(area, settings.staging_url, jobs, part_rows, rejects_dir, SAMPLE_SIZE))
+        for table, entry in tables:
+            checks = [e for e in suite_files.entries(_document(table, suites), "parts") if e["type"] in PARTS_CHECKS]
+            summary, failures = _check_table(area, manifest.run_id, table, [next(scans) for _ in entry.parts], checks)
+            outcome.results.append(summary)
+            outcome.failures.extend(failures)
+            rejected_total += summary["rejected_rows"]
+            unreadable += summary["unreadable_parts"]
     maximum = settings.max_rejected_rows
     if 0 < rejected_total <= maximum and not unreadable:
         # Allowed explicitly: the malformed-row failures become warnings and the parts lose those rows.
@@ -165,54 +169,29 @@ def _miss(check: dict, sample) -> None:
         check["sample_values"].append(sample)
 
 
-def _check_table(area: StagingArea, run_id: str, table: str, entry, entries: list[dict]) -> tuple[dict, list[GateFailure]]:
-    expected = list(entry.columns)
+def _check_table(area: StagingArea, run_id: str, table: str, scans: list[PartScan], entries: list[dict]) -> tuple[dict, list[GateFailure]]:
+    """The table's header and field-count checks from its parts' scans, in part order; its
+    malformed records written to runs/<run_id>/rejects/<table>.csv."""
     checks = [{"entry": e, "unexpected_count": 0, "sample_values": []} for e in entries]
     header_checks = [c for c in checks if c["entry"]["type"] == HEADER_CHECK]
     count_checks = [c for c in checks if c["entry"]["type"] == FIELD_COUNT_CHECK]
     rows = rejected = unreadable = 0
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="") as rejects_file:
-        rejects = csv.writer(rejects_file, lineterminator="\n")
-        rejects.writerow(["part", "line", "fields", "expected_fields", "row"])
-        for part in entry.parts:
-            with area.reader(part.key) as raw, gzip.open(raw, "rt", encoding="utf-8", newline="") as text:
-                # Plain csv.reader, a third faster than StagedCsvReader: only field counts and
-                # quoting matter here, not which fields are NULL (the same parser, strict alike).
-                reader = csv.reader(text, strict=True)
-                try:
-                    header = next(reader, None) or []
-                except csv.Error as err:
-                    header = [f"<unreadable header: {err}>"]
-                for check in header_checks:
-                    _check_header(check, part.key, header)
-                if header != expected:
-                    continue  # rows under a wrong header cannot be read by name; the header check blocks
-                while True:
-                    try:
-                        row = next(reader)
-                    except StopIteration:
-                        break
-                    except csv.Error as err:
-                        # A broken quote: everything up to here was read; the rest of the part is unreadable.
-                        rejected += 1
-                        unreadable += 1
-                        rejects.writerow([part.key, reader.line_num, "", len(expected), f"csv error: {err}"])
-                        for check in count_checks:
-                            _miss(check, {"part": part.key, "line": reader.line_num, "error": str(err)})
-                        break
-                    if len(row) != len(expected):
-                        rejected += 1
-                        fields = [None if value == NULL_MARKER else value for value in row]  # NULL shown as null
-                        rejects.writerow([part.key, reader.line_num, len(row), len(expected), json.dumps(fields, ensure_ascii=False)])
-                        for check in count_checks:
-                            _miss(check, {"part": part.key, "line": reader.line_num, "fields": len(row)})
-                        continue
-                    rows += 1
-        if rejected:
-            rejects_file.seek(0)
-            with area.writer(rejects_key(run_id, table)) as out:
-                for line in rejects_file:
-                    out.write(line.encode("utf-8"))
+    for scan in scans:
+        for check in header_checks:
+            _check_header(check, scan.key, scan.header)
+        rows += scan.rows
+        rejected += scan.rejected
+        unreadable += scan.unreadable
+        for check in count_checks:
+            check["unexpected_count"] += scan.rejected
+            check["sample_values"].extend(scan.misses[: SAMPLE_SIZE - len(check["sample_values"])])
+    if rejected:
+        with area.writer(rejects_key(run_id, table)) as out:
+            out.write(b"part,line,fields,expected_fields,row\n")
+            for scan in scans:
+                if scan.rejects_path:
+                    with open(scan.rejects_path, "rb") as part_rejects:
+                        shutil.copyfileobj(part_rejects, out)
     summaries, failures = [], []
     for check in checks:
         entry_ = check["entry"]
