@@ -164,7 +164,7 @@ def extract_table(settings: Settings, run_id: str, table: str, since: str | None
     columns = list(source.staged_columns)
     dialect = dialect_of(settings.source_url)
     extract = TableExtract(table=table, columns=columns, since=since)
-    diff = compare_with_warehouse(settings, table, updated_at_only=window) if compare else None
+    diff = compare_with_warehouse(settings, table, updated_at_only=window, since=since) if compare else None
 
     def read(conn: sa.Connection, writer: PartWriter, progress: Progress) -> None:
         has_updated_at = source_has_updated_at(conn, table)
@@ -214,12 +214,14 @@ def extract_table(settings: Settings, run_id: str, table: str, since: str | None
     return _extract_to_parts(settings, run_id, extract, f"Rows of {table} staged by run {run_id}", read)
 
 
-def compare_with_warehouse(settings: Settings, table: str, updated_at_only: bool):
+def compare_with_warehouse(settings: Settings, table: str, updated_at_only: bool, since: str | None = None):
     """The source comparison of one table against its mirror in the warehouse (bounded by COMPARE_MAX_KEYS).
 
     With `updated_at_only` (an incremental) the keys and updated_at are compared: deletes, rows
     committed late and rows whose timestamp was set back all show, at a fraction of the cost of
     comparing every column. A table without updated_at, and mode diff, compare every column.
+    An incremental's window (updated_at > since) is left out of the comparison: the window's read
+    stages those rows anyway, and comparing them would only make level 2 re-read their buckets.
     """
     from olist_etl.db import source_engine, warehouse_engine
     from olist_etl.warehouse.compare import compare_table
@@ -231,7 +233,8 @@ def compare_with_warehouse(settings: Settings, table: str, updated_at_only: bool
                 updated_at_only = source_has_updated_at(conn, table)
         compared = (UPDATED_AT,) if updated_at_only else None
         return compare_table(
-            source, warehouse, table, max_keys=COMPARE_MAX_KEYS, details=False, stop_at_max_keys=True, compared=compared
+            source, warehouse, table, max_keys=COMPARE_MAX_KEYS, details=False, stop_at_max_keys=True, compared=compared,
+            window_since=since if updated_at_only else None,
         )
     finally:
         source.dispose()

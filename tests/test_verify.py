@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -123,6 +124,12 @@ def test_redshift_sql_is_rendered_and_parses():
         sqlglot.parse_one(sql, read="redshift")
     assert "is_current" in render_bucket_sql("redshift", "products", source=False)
     assert "is_current" not in render_bucket_sql("redshift", "orders", source=False)
+    # An incremental's: the window's keys left out on the warehouse, its rows on the source.
+    windowed = render_bucket_sql("redshift", "order_items", source=False, window=True)
+    assert "NOT EXISTS (SELECT 1 FROM olist_window_keys w WHERE w.window_k0 = " in windowed and "w.window_k1 = " in windowed
+    sqlglot.parse_one(windowed, read="redshift")
+    assert '("updated_at" IS NULL OR "updated_at" <= :window_since)' in render_bucket_sql("postgresql", "orders", source=True, window=True)
+    assert "window" not in render_bucket_sql("redshift", "orders", source=False)
 
 
 # --- a seeded source and its synced warehouse ---------------------------------------------------
@@ -360,3 +367,76 @@ def test_a_sqlite_source_verifies_too(prefect_api, olist_home, postgres_url):
     finally:
         source.dispose()
         warehouse.dispose()
+
+
+def test_an_incremental_leaves_its_window_out_and_still_finds_every_drift_outside_it(pair):
+    # Arrange: 300 reviews change in the source after the window's start (the window's read stages
+    # them), and the warehouse drifts outside the window: a row lost (a late commit), a timestamp
+    # that differs (set back), a row the source no longer has (a delete), and a window row lost.
+    with pair.source.connect() as conn:
+        since = conn.execute(sa.text("select max(updated_at) from order_reviews")).scalar_one()
+        reviews = conn.execute(sa.text("select review_id, order_id, updated_at from order_reviews order by review_id, order_id")).all()
+    window, (lost, set_back, *_rest) = reviews[10:310], reviews[400:]
+    since_text = since.strftime("%Y-%m-%d %H:%M:%S.%f")
+    with pair.source.begin() as conn:
+        conn.execute(sa.text("update order_reviews set updated_at = :t where review_id = :r and order_id = :o"),
+                     [{"t": since + timedelta(days=1), "r": r, "o": o} for r, o, _ in window])
+    try:
+        pair.wh(f"delete from {UAL}.fact_reviews where review_id = :r and order_id = :o", r=lost[0], o=lost[1])
+        pair.wh(f"update {UAL}.fact_reviews set updated_at = '2001-02-03' where review_id = :r and order_id = :o", r=set_back[0], o=set_back[1])
+        pair.wh(f"insert into {UAL}.fact_reviews (review_id, order_id, review_score, updated_at) values (:r, :o, 5, '2001-02-03')",
+                r="f" * 32, o="e" * 32)
+        pair.wh(f"delete from {UAL}.fact_reviews where review_id = :r and order_id = :o", r=window[0][0], o=window[0][1])
+
+        # Act: the incremental's comparison (updated_at only), with and without the window left out.
+        windowed = pair.compare("order_reviews", compared=("updated_at",), window_since=since_text)
+        again = pair.compare("order_reviews", compared=("updated_at",), window_since=since_text)  # the temporary table is gone
+        whole = pair.compare("order_reviews", compared=("updated_at",))
+    finally:
+        with pair.source.begin() as conn:
+            conn.execute(sa.text("update order_reviews set updated_at = :t where review_id = :r and order_id = :o"),
+                         [{"t": t, "r": r, "o": o} for r, o, t in window])
+
+    # Assert: exactly the drift outside the window, and only its buckets differ.
+    assert windowed.missing == [(lost[0], lost[1])] and windowed.extra == [("f" * 32, "e" * 32)]
+    assert [key for key, _ in windowed.changed] == [(set_back[0], set_back[1])]
+    assert windowed.buckets_differing <= 3 and windowed.batches == 1
+    assert windowed.source_rows == len(reviews) - len(window) and windowed.warehouse_rows == windowed.source_rows
+    assert (again.missing, again.extra, again.changed) == (windowed.missing, windowed.extra, windowed.changed)
+    # Without it every window row differs too, and level 2 reads all of their buckets.
+    assert whole.changed_count == len(window) and whole.missing_count == 2  # 299 window rows + the set-back one; two lost
+    assert whole.buckets_differing > 250
+
+
+
+@pytest.mark.parametrize("isolation, taken_for_a_delete", [("REPEATABLE READ", False), ("READ COMMITTED", True)])
+def test_a_row_entering_the_window_during_the_comparison_is_not_taken_for_a_delete(pair, monkeypatch, isolation, taken_for_a_delete):
+    # Arrange: another session updates a review into the window right after the comparison read
+    # the window's keys, before it reads the buckets: an ordinary concurrent write.
+    import olist_etl.warehouse.compare as compare
+
+    with pair.source.connect() as conn:
+        since = conn.execute(sa.text("select max(updated_at) from order_reviews")).scalar_one()
+        review, order, stamp = conn.execute(sa.text("select review_id, order_id, updated_at from order_reviews order by review_id limit 1")).one()
+    moved = "update order_reviews set updated_at = :t where review_id = :r and order_id = :o"
+    read_window_keys = compare._without_window
+
+    def racing(held, src, wh, window_since):
+        sides = read_window_keys(held, src, wh, window_since)
+        with pair.source.begin() as other_session:
+            other_session.execute(sa.text(moved), {"t": since + timedelta(days=1), "r": review, "o": order})
+        return sides
+
+    monkeypatch.setattr(compare, "_without_window", racing)
+    monkeypatch.setattr(compare, "SOURCE_SNAPSHOT_ISOLATION", isolation)
+    try:
+        # Act
+        diff = pair.compare("order_reviews", compared=("updated_at",), window_since=since.strftime("%Y-%m-%d %H:%M:%S.%f"))
+    finally:
+        with pair.source.begin() as conn:
+            conn.execute(sa.text(moved), {"t": stamp, "r": review, "o": order})
+
+    # Assert: in one snapshot the row is outside the window on both reads and equal; read twice
+    # without one, it is in neither, and its warehouse row would be staged as deleted.
+    assert (diff.extra == [(review, order)]) is taken_for_a_delete
+    assert diff.missing == [] and diff.changed == [] and (diff.equal is not taken_for_a_delete)

@@ -19,16 +19,25 @@ name the columns that differ, with both values.
 
 The warehouse side of each source table is its mirror relation (MIRRORS): rows with deleted_at set
 (deleted in the source), SCD2 versions that are not current, and the unknown member (natural key
-NULL) are not compared. updated_at is never compared.
+NULL) are not compared. updated_at is never compared, except by an incremental (`compared`).
+
+An incremental also leaves its window out (`window_since`): the source rows changed after the
+window's start are staged by the window's own read, so comparing them against the warehouse as
+promoted would only make their buckets differ and send level 2 through most of each big table.
+The source side keeps the rows at or before the window's start (and rows with no updated_at);
+the warehouse side drops the keys of the window's rows, copied into a temporary table. Both source
+reads (those keys, then the buckets) run in one REPEATABLE READ transaction: one snapshot, so a row
+moving in or out of the window between them cannot look deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Callable, Iterator, Sequence
@@ -49,6 +58,12 @@ BUCKET_DIGITS = 3
 BATCH_ROWS = 100_000
 # Changed keys whose column values are fetched per query.
 DETAIL_CHUNK = 500
+# The temporary warehouse table that holds the keys of an incremental's window, and the keys
+# copied into it per INSERT (bound parameters; also Redshift's way, where executemany is slow).
+WINDOW_KEYS_TABLE = "olist_window_keys"
+WINDOW_KEYS_CHUNK = 500
+# The source's isolation for a windowed comparison: one snapshot for the window's keys and the buckets.
+SOURCE_SNAPSHOT_ISOLATION = "REPEATABLE READ"
 
 _TEXT_KINDS = frozenset({"id", "zip", "state", "text"})
 _KINDS = _TEXT_KINDS | {"int", "money", "float", "timestamp", "date"}
@@ -228,6 +243,14 @@ class Dialect(ABC):
     def prepare(self, conn: sa.Connection) -> None:
         """Per-connection setup before the queries."""
 
+    def text_type(self) -> str:
+        """A column type that holds any key text (the window keys' temporary table)."""
+        return "TEXT"
+
+    def analyze(self, relation: str) -> str | None:
+        """Statistics for a freshly filled temporary table, so joins against it plan as hash joins."""
+        return None
+
 
 class MySQLDialect(Dialect):
     name = "mysql"
@@ -333,6 +356,9 @@ class PostgresDialect(Dialect):
     def prepare(self, conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL extra_float_digits = 1"))
 
+    def analyze(self, relation: str) -> str | None:
+        return f"ANALYZE {relation}"
+
 
 class RedshiftDialect(PostgresDialect):
     """UNVERIFIED: rendered for Redshift, never run (no cluster reachable). Redshift's float text
@@ -361,6 +387,9 @@ class RedshiftDialect(PostgresDialect):
 
     def prepare(self, conn: sa.Connection) -> None:
         pass
+
+    def text_type(self) -> str:
+        return "VARCHAR(65535)"  # Redshift's TEXT is VARCHAR(256)
 
 
 def dialect_for(engine: Engine) -> Dialect:
@@ -392,6 +421,10 @@ class Side:
     # The columns whose values are compared (the key always is): every catalog column, or a
     # subset such as updated_at alone (compared=(UPDATED_AT,): the cheap check of an incremental).
     compared: tuple[str, ...] | None = None
+    # Bound parameters of where_sql, and a connection held for the whole comparison (one snapshot
+    # on the source; the temporary window-keys table on the warehouse). None: one per query.
+    params: tuple[tuple[str, Any], ...] = ()
+    conn: sa.Connection | None = None
 
     @property
     def compared_columns(self) -> tuple[str, ...]:
@@ -401,23 +434,32 @@ class Side:
         kind = "timestamp" if name == UPDATED_AT else self.table.column(name).kind
         return self.dialect.field(kind, self.dialect.quote(name))
 
-    def inner(self, *, with_key: bool = False, with_columns: bool = False) -> str:
+    def _hashes(self) -> tuple[str, str]:
+        """md5 of the key's canonical text, md5 of the compared row's canonical text."""
         d, t = self.dialect, self.table
         key_text = d.concat([d.encode(self._field(k)) for k in t.primary_key])
         row_columns = t.column_names if self.compared is None else t.primary_key + tuple(c for c in self.compared if c not in t.primary_key)
         row_text = d.concat([d.encode(self._field(c)) for c in row_columns])
-        items = [f"{d.md5(key_text)} AS kh", f"{d.md5(row_text)} AS rh"]
+        return d.md5(key_text), d.md5(row_text)
+
+    def _where(self) -> str:
+        return f" WHERE {self.where_sql}" if self.where_sql else ""
+
+    def inner(self, *, with_key: bool = False, with_columns: bool = False) -> str:
+        key_hash, row_hash = self._hashes()
+        items = [f"{key_hash} AS kh", f"{row_hash} AS rh"]
         if with_key:
-            items += [f"{self._field(k)} AS k{i}" for i, k in enumerate(t.primary_key)]
+            items += [f"{self._field(k)} AS k{i}" for i, k in enumerate(self.table.primary_key)]
         if with_columns:
             items += [f"{self._field(c)} AS c{i}" for i, c in enumerate(self.compared_columns)]
-        where = f" WHERE {self.where_sql}" if self.where_sql else ""
-        return f"SELECT {', '.join(items)} FROM {self.relation_sql}{where}"
+        return f"SELECT {', '.join(items)} FROM {self.relation_sql}{self._where()}"
 
     def bucket_sql(self, digits: int) -> str:
+        # No derived table: MariaDB merges one into the outer query and then computes the key's
+        # md5 twice per row (once to group, once for the bucket's value); GROUP BY 1 computes it once.
         d = self.dialect
-        bucket = d.prefix("kh", digits)
-        return f"SELECT {bucket} AS bucket, COUNT(*) AS n, {d.sum60('rh')} AS s FROM ({self.inner()}) d GROUP BY {bucket}"
+        key_hash, row_hash = self._hashes()
+        return f"SELECT {d.prefix(key_hash, digits)} AS bucket, COUNT(*) AS n, {d.sum60(row_hash)} AS s FROM {self.relation_sql}{self._where()} GROUP BY 1"
 
     def keys_sql(self, digits: int) -> sa.TextClause:
         keys = ", ".join(f"k{i}" for i in range(len(self.table.primary_key)))
@@ -432,10 +474,18 @@ class Side:
     def fetch(self, statement: sa.TextClause | str, params: dict | None = None) -> list[sa.Row]:
         """Run one query; a database error becomes one readable line naming the table and side."""
         statement = sa.text(statement) if isinstance(statement, str) else statement
-        try:
+        bound = dict(self.params) | (params or {})
+        with self.failing_as_compare_error():
+            if self.conn is not None:
+                return self.conn.execute(statement, bound).all()
             with self.engine.connect() as conn:
                 self.dialect.prepare(conn)
-                return conn.execute(statement, params or {}).all()
+                return conn.execute(statement, bound).all()
+
+    @contextlib.contextmanager
+    def failing_as_compare_error(self) -> Iterator[None]:
+        try:
+            yield
         except sa.exc.SQLAlchemyError as err:
             detail = str(getattr(err, "orig", None) or err).strip().splitlines()
             raise CompareError(f"{self.table.name}: the {self.label} query failed: {detail[0] if detail else err.__class__.__name__}") from err
@@ -496,6 +546,7 @@ def compare_table(
     details: bool = True,
     stop_at_max_keys: bool = False,
     compared: Sequence[str] | None = None,
+    window_since: str | None = None,
 ) -> TableDiff:
     """Compare one source table with its warehouse mirror (see the module docstring).
 
@@ -506,6 +557,8 @@ def compare_table(
     `compared` names the columns compared besides the key (default: every catalog column); an
     incremental compares updated_at alone, which finds deletes, late commits and timestamps set
     back at a fraction of the cost (a correction that keeps updated_at needs the full comparison).
+    `window_since` (an incremental's window start, as bound in its extract) leaves the rows the
+    window stages out of both sides (see the module docstring); the source needs updated_at.
     """
     if not 1 <= bucket_digits <= 8:
         raise ValueError(f"bucket_digits must be 1..8, got {bucket_digits}")
@@ -523,7 +576,9 @@ def compare_table(
     counts = {"missing": 0, "extra": 0, "changed": 0}
     batches = 0
     stopped = False
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"compare-{table}") as pool:
+    with contextlib.ExitStack() as held, ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"compare-{table}") as pool:
+        if window_since is not None:
+            src, wh = _without_window(held, src, wh, window_since)
         s_buckets, w_buckets = _both(
             pool, lambda: _buckets(src.fetch(src.bucket_sql(bucket_digits))), lambda: _buckets(wh.fetch(wh.bucket_sql(bucket_digits)))
         )
@@ -586,6 +641,51 @@ def compare_table(
     )
 
 
+def _without_window(held: contextlib.ExitStack, src: Side, wh: Side, since: str) -> tuple[Side, Side]:
+    """Both sides without the rows an incremental's window stages (updated_at > since).
+
+    The source side keeps a connection in one REPEATABLE READ transaction: the window's keys and
+    every later source query read the same snapshot. The warehouse side keeps the connection that
+    holds the keys' temporary table (gone with the connection, whatever happens).
+    """
+    source_conn = held.enter_context(src.engine.connect())
+    if src.dialect.name == "mysql":
+        source_conn.execution_options(isolation_level=SOURCE_SNAPSHOT_ISOLATION)  # before the first read
+    warehouse_conn = held.enter_context(wh.engine.connect())
+    key_names = src.table.primary_key
+    columns = [f"window_k{i}" for i in range(len(key_names))]
+    stamp = src.dialect.quote(UPDATED_AT)
+    with src.failing_as_compare_error():
+        src.dialect.prepare(source_conn)
+        window_keys = source_conn.execute(
+            sa.text(f"SELECT {', '.join(src._field(k) for k in key_names)} FROM {src.relation_sql} WHERE {stamp} > :window_since")
+            .execution_options(stream_results=True),  # a big window streams into the warehouse in chunks
+            {"window_since": since},
+        )
+        with wh.failing_as_compare_error():
+            wh.dialect.prepare(warehouse_conn)
+            text = wh.dialect.text_type()
+            warehouse_conn.execute(sa.text(f"CREATE TEMPORARY TABLE {WINDOW_KEYS_TABLE} ({', '.join(f'{c} {text}' for c in columns)})"))
+            while chunk := window_keys.fetchmany(WINDOW_KEYS_CHUNK):
+                rows = ", ".join("(" + ", ".join(f":r{i}_{j}" for j in range(len(columns))) + ")" for i in range(len(chunk)))
+                bound = {f"r{i}_{j}": value for i, key in enumerate(chunk) for j, value in enumerate(key)}
+                warehouse_conn.execute(sa.text(f"INSERT INTO {WINDOW_KEYS_TABLE} ({', '.join(columns)}) VALUES {rows}"), bound)
+            if analyze := wh.dialect.analyze(WINDOW_KEYS_TABLE):
+                warehouse_conn.execute(sa.text(analyze))
+    source_side, warehouse_side = _outside_window(src, wh)
+    return replace(source_side, params=(("window_since", since),), conn=source_conn), replace(warehouse_side, conn=warehouse_conn)
+
+
+def _outside_window(src: Side, wh: Side) -> tuple[Side, Side]:
+    """The two sides' conditions that leave the window out (bound: window_since)."""
+    stamp = src.dialect.quote(UPDATED_AT)
+    # Rows with no updated_at are never in a window: they are compared.
+    kept = f"({stamp} IS NULL OR {stamp} <= :window_since)"
+    matches = " AND ".join(f"w.window_k{i} = {wh._field(k)}" for i, k in enumerate(wh.table.primary_key))
+    outside = f"NOT EXISTS (SELECT 1 FROM {WINDOW_KEYS_TABLE} w WHERE {matches})"
+    return replace(src, where_sql=kept), replace(wh, where_sql=f"{wh.where_sql} AND {outside}" if wh.where_sql else outside)
+
+
 def _changed_columns(pool: ThreadPoolExecutor, src: Side, wh: Side, keys: list[tuple[str, Key]]) -> list[Changed]:
     """The columns that differ for these changed keys, with both sides' canonical values."""
     params = {"hashes": [kh for kh, _ in keys]}
@@ -626,7 +726,13 @@ _DIALECTS: dict[str, type[Dialect]] = {
 }
 
 
-def render_bucket_sql(dialect: str, table: str, *, source: bool, digits: int = BUCKET_DIGITS) -> str:
-    """The level-1 SQL for one table on one dialect, as plain text (for review and the Redshift render)."""
-    side = make_side("source" if source else "warehouse", _DIALECTS[dialect](), get_table(table))
+def render_bucket_sql(dialect: str, table: str, *, source: bool, digits: int = BUCKET_DIGITS, window: bool = False) -> str:
+    """The level-1 SQL for one table on one dialect, as plain text (for review and the Redshift render);
+    `window`: an incremental's, with the window left out (compared: updated_at)."""
+    spec = get_table(table)
+    compared = (UPDATED_AT,) if window else None
+    side = make_side("source" if source else "warehouse", _DIALECTS[dialect](), spec, compared=compared)
+    if window:
+        other = make_side("warehouse" if source else "source", _DIALECTS[dialect](), spec, compared=compared)
+        side = _outside_window(side, other)[0] if source else _outside_window(other, side)[1]
     return side.bucket_sql(digits).replace("\\:", ":")
