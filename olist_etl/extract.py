@@ -235,6 +235,8 @@ def compare_with_warehouse(settings: Settings, table: str, updated_at_only: bool
         return compare_table(
             source, warehouse, table, max_keys=COMPARE_MAX_KEYS, details=False, stop_at_max_keys=True, compared=compared,
             window_since=since if updated_at_only else None,
+            # Outside its window an incremental expects no difference: whole-table totals first.
+            totals_first=updated_at_only,
         )
     finally:
         source.dispose()

@@ -391,6 +391,8 @@ def test_an_incremental_leaves_its_window_out_and_still_finds_every_drift_outsid
         # Act: the incremental's comparison (updated_at only), with and without the window left out.
         windowed = pair.compare("order_reviews", compared=("updated_at",), window_since=since_text)
         again = pair.compare("order_reviews", compared=("updated_at",), window_since=since_text)  # the temporary table is gone
+        totals_first = pair.compare("order_reviews", compared=("updated_at",), window_since=since_text, totals_first=True)
+        equal_customers = pair.compare("customers", compared=("updated_at",), totals_first=True)
         whole = pair.compare("order_reviews", compared=("updated_at",))
     finally:
         with pair.source.begin() as conn:
@@ -403,6 +405,12 @@ def test_an_incremental_leaves_its_window_out_and_still_finds_every_drift_outsid
     assert windowed.buckets_differing <= 3 and windowed.batches == 1
     assert windowed.source_rows == len(reviews) - len(window) and windowed.warehouse_rows == windowed.source_rows
     assert (again.missing, again.extra, again.changed) == (windowed.missing, windowed.extra, windowed.changed)
+    # Level 0 (whole-table totals) sees the same drift and hands over to the buckets; on an equal
+    # table it ends the comparison, with the row counts.
+    assert (totals_first.missing, totals_first.extra, totals_first.changed) == (windowed.missing, windowed.extra, windowed.changed)
+    assert equal_customers.equal and equal_customers.buckets_differing == 0
+    live_customers = pair.wh(f"select count(*) from {UAL}.customer_account where deleted_at is null")[0][0]
+    assert equal_customers.source_rows == equal_customers.warehouse_rows == live_customers > 0
     # Without it every window row differs too, and level 2 reads all of their buckets.
     assert whole.changed_count == len(window) and whole.missing_count == 2  # 299 window rows + the set-back one; two lost
     assert whole.buckets_differing > 250
@@ -440,3 +448,17 @@ def test_a_row_entering_the_window_during_the_comparison_is_not_taken_for_a_dele
     # without one, it is in neither, and its warehouse row would be staged as deleted.
     assert (diff.extra == [(review, order)]) is taken_for_a_delete
     assert diff.missing == [] and diff.changed == [] and (diff.equal is not taken_for_a_delete)
+
+
+def test_whole_table_totals_see_a_key_changed_with_its_timestamp_kept(pair):
+    # Arrange: one payment's key changes in the warehouse, its updated_at and the row count kept:
+    # level 0's count is equal, its hash sum is not.
+    order_id, seq = pair.wh(f"select order_id, payment_sequential from {UAL}.fact_payments order by 1, 2 limit 1")[0]
+    pair.wh(f"update {UAL}.fact_payments set payment_sequential = 77 where order_id = :o and payment_sequential = :s", o=order_id, s=seq)
+
+    # Act
+    diff = pair.compare("order_payments", compared=("updated_at",), totals_first=True)
+
+    # Assert
+    assert diff.missing == [(order_id, str(seq))] and diff.extra == [(order_id, "77")]
+    assert diff.source_rows == diff.warehouse_rows

@@ -9,6 +9,9 @@ MariaDB, SQLite and PostgreSQL (and Redshift, rendered but unverified: no cluste
 * each field then length-prefixed, `<characters>~<text>`, and NULL as `N`: a prefix code, so ''
   (`0~`) and NULL (`N`) differ and no choice of separators inside a value can shift a boundary.
 
+Level 0 (optional, `totals_first`: an incremental): each database returns its whole table's row
+count and exact sum of the 60-bit row hashes; equal totals end the comparison with no key hash and
+no grouping, otherwise level 1 follows.
 Level 1: per table, each database groups its rows by bucket (the first BUCKET_DIGITS hex digits of
 md5(key text)) and returns (bucket, row count, exact sum of a 60-bit integer from md5(row text));
 only those few thousand rows travel, and both databases are queried at the same time.
@@ -461,6 +464,11 @@ class Side:
         key_hash, row_hash = self._hashes()
         return f"SELECT {d.prefix(key_hash, digits)} AS bucket, COUNT(*) AS n, {d.sum60(row_hash)} AS s FROM {self.relation_sql}{self._where()} GROUP BY 1"
 
+    def totals_sql(self) -> str:
+        """Level 0: the whole table's row count and 60-bit hash sum, with no key hash and no grouping."""
+        _key_hash, row_hash = self._hashes()
+        return f"SELECT COUNT(*) AS n, {self.dialect.sum60(row_hash)} AS s FROM {self.relation_sql}{self._where()}"
+
     def keys_sql(self, digits: int) -> sa.TextClause:
         keys = ", ".join(f"k{i}" for i in range(len(self.table.primary_key)))
         sql = f"SELECT kh, rh, {keys} FROM ({self.inner(with_key=True)}) d WHERE {self.dialect.prefix('kh', digits)} IN :buckets"
@@ -519,6 +527,11 @@ def _buckets(rows: list[sa.Row]) -> dict[str, tuple[int, int]]:
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
+def _totals(rows: list[sa.Row]) -> tuple[int, int]:
+    (count, total), = rows
+    return int(count), int(total or 0)  # SUM over no rows is NULL
+
+
 def _batches(buckets: list[str], sizes: dict[str, int], batch_rows: int, batch_buckets: int | None) -> Iterator[list[str]]:
     """Consecutive groups of buckets holding at most batch_rows rows (a bigger bucket goes alone)."""
     batch: list[str] = []
@@ -547,6 +560,7 @@ def compare_table(
     stop_at_max_keys: bool = False,
     compared: Sequence[str] | None = None,
     window_since: str | None = None,
+    totals_first: bool = False,
 ) -> TableDiff:
     """Compare one source table with its warehouse mirror (see the module docstring).
 
@@ -559,6 +573,9 @@ def compare_table(
     back at a fraction of the cost (a correction that keeps updated_at needs the full comparison).
     `window_since` (an incremental's window start, as bound in its extract) leaves the rows the
     window stages out of both sides (see the module docstring); the source needs updated_at.
+    `totals_first` compares each side's whole-table count and hash sum first (level 0), and stops
+    there when they are equal: cheaper when equality is the rule (an incremental outside its
+    window), one more scan per side when the table differs.
     """
     if not 1 <= bucket_digits <= 8:
         raise ValueError(f"bucket_digits must be 1..8, got {bucket_digits}")
@@ -579,9 +596,14 @@ def compare_table(
     with contextlib.ExitStack() as held, ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"compare-{table}") as pool:
         if window_since is not None:
             src, wh = _without_window(held, src, wh, window_since)
-        s_buckets, w_buckets = _both(
-            pool, lambda: _buckets(src.fetch(src.bucket_sql(bucket_digits))), lambda: _buckets(wh.fetch(wh.bucket_sql(bucket_digits)))
-        )
+        totals = _both(pool, lambda: _totals(src.fetch(src.totals_sql())), lambda: _totals(wh.fetch(wh.totals_sql()))) if totals_first else None
+        if totals is not None and totals[0] == totals[1]:
+            # Level 0 says equal: one bucket standing for the table carries the row counts.
+            s_buckets = w_buckets = {"": totals[0]}
+        else:
+            s_buckets, w_buckets = _both(
+                pool, lambda: _buckets(src.fetch(src.bucket_sql(bucket_digits))), lambda: _buckets(wh.fetch(wh.bucket_sql(bucket_digits)))
+            )
         differing = sorted(b for b in s_buckets.keys() | w_buckets.keys() if s_buckets.get(b) != w_buckets.get(b))
         sizes = {b: s_buckets.get(b, (0, 0))[0] + w_buckets.get(b, (0, 0))[0] for b in differing}
         for batch in _batches(differing, sizes, batch_rows, batch_buckets):
