@@ -66,8 +66,9 @@ DELETE_TARGETS: tuple[tuple[str, str, str | None], ...] = (
 )
 # The fast path: a step whose listed tables were all empty when the promote started (the first
 # full sync into a fresh warehouse) is rendered with `empty` (merge/write.jinja): a plain INSERT of
-# the same rows, without comparing them to stored ones. dim_date and fact_orders_totals have none
-# (dim_date is 7,670 constant rows; the totals update rows fact_orders has just inserted).
+# the same rows, without comparing them to stored ones. dim_date has none (7,670 constant rows).
+# With no item stored either, fact_orders' insert sums the run's items itself and
+# fact_orders_totals has nothing left to do: its UPDATE would rewrite every order just inserted.
 FAST_PATH: dict[str, tuple[str, ...]] = {
     "product_category_translation": ("product_category_translation",),
     "dim_product": ("dim_product",),
@@ -76,8 +77,9 @@ FAST_PATH: dict[str, tuple[str, ...]] = {
     "dim_seller": ("dim_seller",),
     "dim_geolocation": ("dim_geolocation", "geolocation_point"),
     "geolocation_point": ("geolocation_point",),
-    "fact_orders": ("fact_orders",),
+    "fact_orders": ("fact_orders", "fact_order_items"),
     "fact_order_items": ("fact_order_items",),
+    "fact_orders_totals": ("fact_orders", "fact_order_items"),
     "fact_payments": ("fact_payments",),
     "fact_reviews": ("fact_reviews",),
 }

@@ -102,14 +102,18 @@ def _parse_all(sql: str, read: str) -> list[exp.Expression]:
     return parsed
 
 
+# Rendered files that send no statement (fact_orders' fast insert filled the totals).
+NOTHING_TO_SEND = {"merge/fast/fact_orders_totals.sql"}
+
+
 @pytest.mark.parametrize("name", sorted(REDSHIFT))
 def test_every_redshift_statement_parses(name):
-    assert _parse_all(REDSHIFT[name], "redshift")
+    assert _parse_all(REDSHIFT[name], "redshift") or name in NOTHING_TO_SEND
 
 
 @pytest.mark.parametrize("name", sorted(POSTGRES))
 def test_every_postgres_statement_parses(name):
-    assert _parse_all(POSTGRES[name], "postgres")
+    assert _parse_all(POSTGRES[name], "postgres") or name in NOTHING_TO_SEND
 
 
 def _merge_files(rendered_sql: dict[str, str]) -> dict[str, str]:
@@ -122,6 +126,9 @@ def test_fast_path_steps_insert_without_a_merge_on_both_dialects():
         assert fast, "no fast-path rendering"
         for name, sql in fast.items():
             upper = sql.upper()
+            if name in NOTHING_TO_SEND:
+                assert statements(sql) == [], name
+                continue
             assert "INSERT INTO" in upper and "MERGE INTO" not in upper, name
 
 

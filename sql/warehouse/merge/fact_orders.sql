@@ -4,7 +4,9 @@
 -- timestamps with their date keys, the delivery measures, and the key of the customer version
 -- current at purchase (the unknown member while the order's customer row has not arrived).
 -- The staged version of an order (its status moved on) replaces the stored row; the item columns
--- are filled by fact_orders_totals.sql once the items are merged.
+-- are filled by fact_orders_totals.sql once the items are merged. Into an empty fact_orders and
+-- fact_order_items (the fast path) this insert sums the staged items itself: they are exactly the
+-- items the run merges, and a second pass would rewrite every order row it has just inserted.
 {% set columns = [
     'customer_id', 'customer_key', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
@@ -14,7 +16,8 @@
     'order_id', 'customer_id', 'order_status', 'order_purchase_timestamp', 'order_approved_at',
     'order_delivered_carrier_date', 'order_delivered_customer_date', 'order_estimated_delivery_date',
     'updated_at'] %}
-{% set insert_columns = ['order_id'] + columns %}
+{% set item_columns = ['item_count', 'items_value', 'freight_value', 'order_total'] %}
+{% set insert_columns = ['order_id'] + columns + (item_columns if empty else []) %}
 {% call w.write_into('user_access_layer.fact_orders', 'merge_source_fact_orders', insert_columns, distkey='order_id') %}
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key
@@ -39,6 +42,30 @@ incoming AS (
     FROM staged
 ),
 
+{% if empty %}
+item_versions AS (
+    -- fact_order_items.sql's newest version of each staged item, which is what it inserts.
+    SELECT
+        order_id,
+        price,
+        freight_value,
+        ROW_NUMBER() OVER (PARTITION BY order_id, order_item_id ORDER BY updated_at DESC NULLS LAST) AS version_rank
+    FROM staging_layer.order_items
+    WHERE order_id IS NOT NULL
+),
+
+item_sums AS (
+    SELECT
+        order_id,
+        CAST(COUNT(*) AS INTEGER) AS item_count,
+        CAST(COALESCE(SUM(price), 0) AS NUMERIC(12,2)) AS items_value,
+        CAST(COALESCE(SUM(freight_value), 0) AS NUMERIC(12,2)) AS freight_value
+    FROM item_versions
+    WHERE version_rank = 1
+    GROUP BY order_id
+),
+
+{% endif %}
 {% if not empty %}
 rekeyed AS (
     -- Stored orders whose customer key may move: the person got a version this run, or the
@@ -106,7 +133,15 @@ changed AS (
 
 
 {% if empty %}
-SELECT {{ insert_columns | join(', ') }} FROM keyed
+-- fact_orders_totals.sql's values: an order without items has 0 and 0.00.
+SELECT
+    keyed.{{ (['order_id'] + columns) | join(',\n    keyed.') }},
+    COALESCE(item_sums.item_count, 0) AS item_count,
+    COALESCE(item_sums.items_value, 0) AS items_value,
+    COALESCE(item_sums.freight_value, 0) AS freight_value,
+    CAST(COALESCE(item_sums.items_value, 0) + COALESCE(item_sums.freight_value, 0) AS NUMERIC(12,2)) AS order_total
+FROM keyed
+LEFT JOIN item_sums ON item_sums.order_id = keyed.order_id
 {% else %}
 SELECT * FROM changed
 {% endif %}

@@ -4,6 +4,10 @@
 -- in the orders or items delta. Runs after fact_order_items.sql, so an item arriving in a later
 -- run than its order updates the order's totals. An order without items has 0 and 0.00.
 {% set columns = ['item_count', 'items_value', 'freight_value', 'order_total'] %}
+{% if empty %}
+-- Nothing to do: fact_orders and fact_order_items were empty when the promote started, and the
+-- fast path of fact_orders.sql inserted every order with these columns summed from the run's items.
+{% else %}
 {% call m.merge_into('user_access_layer.fact_orders', 'merge_source_fact_orders_totals', distkey='order_id') %}
 WITH touched AS (
     SELECT order_id FROM staging_layer.orders WHERE order_id IS NOT NULL
@@ -61,3 +65,4 @@ WHEN NOT MATCHED THEN INSERT (
     src.order_id, {{ m.unknown_key() }}, src.item_count, src.items_value, src.freight_value, src.order_total
 );
 {{ m.drop_merge_source('merge_source_fact_orders_totals') }}
+{% endif %}

@@ -2,7 +2,9 @@
 -- timestamps with their date keys, the delivery measures, and the key of the customer version
 -- current at purchase (the unknown member while the order's customer row has not arrived).
 -- The staged version of an order (its status moved on) replaces the stored row; the item columns
--- are filled by fact_orders_totals.sql once the items are merged.
+-- are filled by fact_orders_totals.sql once the items are merged. Into an empty fact_orders and
+-- fact_order_items (the fast path) this insert sums the staged items itself: they are exactly the
+-- items the run merges, and a second pass would rewrite every order row it has just inserted.
 CREATE TEMP TABLE merge_source_fact_orders DISTKEY (order_id) AS
 WITH staged_versions AS (
     -- The lookback window re-extracts rows already staged: keep the newest version of each key

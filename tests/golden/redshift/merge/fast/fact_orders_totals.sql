@@ -1,0 +1,6 @@
+-- fact_orders, item columns: item count, items value (sum of price), freight (sum of
+-- freight_value) and their total, from fact_order_items as merged in this run, for every order
+-- in the orders or items delta. Runs after fact_order_items.sql, so an item arriving in a later
+-- run than its order updates the order's totals. An order without items has 0 and 0.00.
+-- Nothing to do: fact_orders and fact_order_items were empty when the promote started, and the
+-- fast path of fact_orders.sql inserted every order with these columns summed from the run's items.
